@@ -1,0 +1,149 @@
+"""Command line of the local runtime: `python -m stack up|down|status|wait|nodetool|kafka-topics`.
+
+Every failure ends with one line naming the service and its log file, and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from . import engines, health, render, tools
+from .settings import ConfigError, RuntimeSettings, load_settings
+from .supervisor import Supervisor
+
+BAD_STATES = {"FATAL", "EXITED", "STOPPED", "UNKNOWN"}
+
+
+class StartError(Exception):
+    """A service did not become healthy; the message names it and its log file."""
+
+
+def _supervisor(settings: RuntimeSettings) -> Supervisor:
+    return Supervisor(settings.var_dir / "run" / "supervisord.conf")
+
+
+def _log(settings: RuntimeSettings, name: str) -> str:
+    path = settings.var_dir / "log" / f"{name}.log"
+    try:
+        return str(path.relative_to(os.getcwd()))
+    except ValueError:
+        return str(path)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def wait_healthy(settings: RuntimeSettings, names: Sequence[str] | None = None) -> None:
+    """Waits until every engine answers its probe, printing progress; raises StartError on the first failure."""
+    supervisor = _supervisor(settings)
+    pending = [e for e in engines.ENGINES if names is None or e.name in names]
+    started = time.monotonic()
+    last_report = 0.0
+    while pending:
+        states = supervisor.programs()
+        for engine in list(pending):
+            try:
+                engine.probe(settings)
+            except health.Unhealthy as exc:
+                state = states.get(engine.name)
+                waited = time.monotonic() - started
+                if state is not None and state.state in BAD_STATES:
+                    raise StartError(
+                        f"{engine.name} is {state.state} (not running); see {_log(settings, engine.name)}"
+                    ) from None
+                if waited > engine.start_timeout_s:
+                    raise StartError(
+                        f"{engine.name} not healthy after {waited:.0f} s ({exc}); see {_log(settings, engine.name)}"
+                    ) from None
+                continue
+            pending.remove(engine)
+            _say(f"  {engine.name:<16} healthy after {time.monotonic() - started:5.1f} s")
+        if pending and time.monotonic() - last_report >= 10:
+            last_report = time.monotonic()
+            waiting = ", ".join(e.name for e in pending)
+            _say(f"  waiting for {waiting} ({time.monotonic() - started:.0f} s)")
+        if pending:
+            time.sleep(0.5)
+
+
+def up(settings: RuntimeSettings) -> None:
+    started = time.monotonic()
+    conf = render.render_all(settings)
+    if tools.format_kafka_storage(settings):
+        _say("  formatted Kafka storage (KRaft, first start)")
+    supervisor = _supervisor(settings)
+    supervisor.start()
+    _say("waiting for services to answer health checks...")
+    wait_healthy(settings)
+    _say(f"all services healthy in {time.monotonic() - started:.1f} s (supervisor config: {conf})")
+    status(settings, probe=False)
+    _say("logs: make logs-<service> (files in var/log/); stop: make down")
+
+
+def status(settings: RuntimeSettings, probe: bool = True) -> bool:
+    states = _supervisor(settings).programs()
+    rows = [("SERVICE", "STATE", "PID", "PORT", "HEALTH", "URL")]
+    all_ok = True
+    for engine in engines.ENGINES:
+        state = states.get(engine.name)
+        verdict = "ok"
+        if probe:
+            try:
+                engine.probe(settings)
+            except health.Unhealthy as exc:
+                verdict, all_ok = f"down: {exc}"[:60], False
+        rows.append(
+            (
+                engine.name,
+                state.state if state else "-",
+                str(state.pid) if state and state.pid else "-",
+                str(engine.port(settings)),
+                verdict,
+                engine.url(settings),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        _say("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    return all_ok
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="render configs, start supervisord and every service, wait until healthy")
+    sub.add_parser("down", help="stop every service cleanly, then supervisord")
+    sub.add_parser("status", help="a table of services: state, pid, port, health")
+    wait = sub.add_parser("wait", help="wait until the named services (default: all) are healthy")
+    wait.add_argument("services", nargs="*")
+    for tool in ("nodetool", "kafka-topics"):
+        sub.add_parser(tool, help=f"run {tool} against the local engine").add_argument("args", nargs="*")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+        if args.command == "up":
+            up(settings)
+        elif args.command == "down":
+            _supervisor(settings).shutdown()
+            _say("stopped every service")
+        elif args.command == "status":
+            return 0 if status(settings) else 1
+        elif args.command == "wait":
+            wait_healthy(settings, args.services or None)
+        else:
+            build = tools.nodetool if args.command == "nodetool" else tools.kafka_topics
+            os.execvp("java", build(settings, *args.args))
+    except (ConfigError, render.MissingArtifactError, StartError, RuntimeError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

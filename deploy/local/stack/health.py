@@ -1,0 +1,62 @@
+"""Health probes that ask each engine a real question (metadata, a CQL query, /-/ready)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import urllib.request
+
+from .settings import RuntimeSettings
+
+
+class Unhealthy(Exception):
+    """The engine answered wrongly or not at all; the message says what was asked and what happened."""
+
+
+def http_ok(url: str, timeout_s: float = 2.0) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            if response.status != 200:
+                raise Unhealthy(f"GET {url} answered {response.status}")
+    except OSError as exc:
+        raise Unhealthy(f"GET {url}: {exc}") from None
+
+
+def tcp_open(port: int, host: str = "127.0.0.1", timeout_s: float = 1.0) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise Unhealthy(f"{host}:{port}: {exc}") from None
+
+
+def kafka_metadata(settings: RuntimeSettings, timeout_s: float = 3.0) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    tcp_open(settings.kafka_port)  # fail fast; librdkafka would retry quietly until its timeout
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except Exception as exc:  # KafkaException carries librdkafka's reason
+        raise Unhealthy(f"Kafka metadata request: {exc}") from None
+    if not metadata.brokers:
+        raise Unhealthy("Kafka metadata lists no broker")
+
+
+def cassandra_query(settings: RuntimeSettings, timeout_s: float = 5.0) -> str:
+    """Returns Cassandra's release_version from system.local."""
+    from cassandra.cluster import Cluster, NoHostAvailable
+
+    tcp_open(settings.cassandra_port, settings.cassandra_host)
+    logging.getLogger("cassandra").setLevel(logging.CRITICAL)
+    cluster = Cluster(
+        [settings.cassandra_host], port=settings.cassandra_port, connect_timeout=timeout_s, protocol_version=5
+    )
+    try:
+        session = cluster.connect()
+        row = session.execute("SELECT release_version FROM system.local", timeout=timeout_s).one()
+        return str(row.release_version)
+    except (NoHostAvailable, OSError, Exception) as exc:
+        raise Unhealthy(f"Cassandra query on system.local: {exc}") from None
+    finally:
+        cluster.shutdown()

@@ -1,0 +1,169 @@
+"""Renders the checked-in configuration templates into var/run/, filling ${NAME} from the settings.
+
+Templates are the engine config files under deploy/local/ and monitoring/; rendering is pure text
+substitution, so a rendered file is exactly its template with values in place.
+"""
+
+from __future__ import annotations
+
+import configparser
+import io
+import shutil
+import sys
+from pathlib import Path
+from string import Template
+
+import yaml
+
+from .settings import ROOT, RuntimeSettings
+
+DEPLOY = ROOT / "deploy" / "local"
+MONITORING = ROOT / "monitoring"
+
+# Keys every supervised program gets unless its own file sets them.
+PROGRAM_DEFAULTS = {
+    "directory": "${ROOT}",
+    "autostart": "true",
+    "autorestart": "true",
+    "startsecs": "5",
+    "startretries": "5",
+    "stopasgroup": "true",
+    "killasgroup": "true",
+    "redirect_stderr": "true",
+    "stdout_logfile": "${LOG_DIR}/%(program_name)s.log",
+    "stdout_logfile_maxbytes": "50MB",
+    "stdout_logfile_backups": "3",
+}
+
+
+class MissingArtifactError(Exception):
+    """A jar or binary the runtime needs is not installed; the message says which and how to get it."""
+
+
+def _one(pattern: str, folder: Path, how: str) -> str:
+    matches = sorted(folder.glob(pattern))
+    if not matches:
+        raise MissingArtifactError(f"{folder / pattern} not found; {how}")
+    return str(matches[-1])
+
+
+def _binary(name: str, fallback: Path | None, how: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    if fallback is not None and fallback.exists():
+        return str(fallback)
+    raise MissingArtifactError(f"{name} not found on PATH; {how}")
+
+
+def _jvm_options(path: Path) -> str:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return " ".join(line for line in lines if line and not line.startswith("#"))
+
+
+def template_values(settings: RuntimeSettings) -> dict[str, str]:
+    """Every ${NAME} a template may use."""
+    var = settings.var_dir
+    lib = var / "lib"
+    values = {
+        name.upper(): str(value.get_secret_value() if hasattr(value, "get_secret_value") else value)
+        for name, value in settings.model_dump().items()
+    }
+    values.update(
+        ROOT=str(ROOT),
+        VAR_DIR=str(var),
+        RUN_DIR=str(var / "run"),
+        LOG_DIR=str(var / "log"),
+        PYTHON=sys.executable,
+        VENV_BIN=str(Path(sys.executable).parent),
+        JAVA=_binary("java", None, "install a Java 17 JDK"),
+        JMX_AGENT_JAR=_one("jmx_prometheus_javaagent-*.jar", lib / "jmx-exporter", "run `make jars`"),
+        JAMM_JAR=_one("jamm-*.jar", lib / "cassandra", "run `make jars`"),
+        CASSANDRA_JVM_OPTS=_jvm_options(DEPLOY / "cassandra" / "jvm17-server.options"),
+        PROMETHEUS_BIN=_binary("prometheus", None, "run `make install` (Debian package prometheus)"),
+        ALERTMANAGER_BIN=_binary(
+            "prometheus-alertmanager", None, "run `make install` (Debian package prometheus-alertmanager)"
+        ),
+        STATSD_EXPORTER_BIN=_binary(
+            "statsd_exporter", var / "bin" / "statsd_exporter", "run `make install` (go install)"
+        ),
+    )
+    return values
+
+
+def _substitute(source: Path, values: dict[str, str]) -> str:
+    try:
+        return Template(source.read_text()).substitute(values)
+    except KeyError as exc:
+        raise KeyError(f"{source}: unknown template variable {exc}") from None
+
+
+def _program(source: Path, values: dict[str, str]) -> str:
+    parser = configparser.RawConfigParser()
+    parser.read_string(_substitute(source, values), source=str(source))
+    for section in parser.sections():
+        for key, default in PROGRAM_DEFAULTS.items():
+            if not parser.has_option(section, key):
+                parser.set(section, key, Template(default).substitute(values))
+    out = io.StringIO()
+    parser.write(out)
+    return f"; rendered from {source.relative_to(ROOT)} by deploy/local/stack; edit that file instead\n" + (
+        out.getvalue()
+    )
+
+
+def render_all(settings: RuntimeSettings) -> Path:
+    """Writes every rendered file under var/run/ and returns the supervisord config's path."""
+    values = template_values(settings)
+    run = settings.var_dir / "run"
+    for sub in ("programs", "kafka", "cassandra", "prometheus", "alertmanager"):
+        (run / sub).mkdir(parents=True, exist_ok=True)
+    for sub in ("log", "data/kafka", "data/cassandra", "data/prometheus", "data/alertmanager"):
+        (settings.var_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    files = {
+        DEPLOY / "kafka" / "server.properties": run / "kafka" / "server.properties",
+        DEPLOY / "cassandra" / "cassandra.yaml": run / "cassandra" / "cassandra.yaml",
+        MONITORING / "prometheus" / "prometheus.yml": run / "prometheus" / "prometheus.yml",
+        DEPLOY / "supervisord.conf": run / "supervisord.conf",
+    }
+    for source, target in files.items():
+        _write_if_changed(target, _substitute(source, values))
+    _write_if_changed(run / "alertmanager" / "alertmanager.yml", alertmanager_config(settings))
+
+    wanted = {f"{source.stem}.conf" for source in (DEPLOY / "programs").glob("*.conf")}
+    for stale in (run / "programs").glob("*.conf"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for source in sorted((DEPLOY / "programs").glob("*.conf")):
+        _write_if_changed(run / "programs" / source.name, _program(source, values))
+    return run / "supervisord.conf"
+
+
+def alertmanager_config(settings: RuntimeSettings) -> str:
+    """Alertmanager's config: the checked-in routes, sent to Slack too when a webhook URL is set.
+
+    The webhook URL is a secret: it goes into a 0600 file that Alertmanager reads, never into the config.
+    """
+    config = yaml.safe_load((MONITORING / "alertmanager" / "alertmanager.yml").read_text())
+    webhook = settings.slack_webhook_url.get_secret_value()
+    if webhook:
+        secret = settings.var_dir / "run" / "alertmanager" / "slack_webhook_url"
+        secret.touch(mode=0o600)
+        secret.write_text(webhook)
+        config["receivers"].append(
+            {
+                "name": "slack",
+                "slack_configs": [
+                    {"api_url_file": str(secret), "channel": "#alerts", "send_resolved": True}
+                ],
+            }
+        )
+        config["route"]["receiver"] = "slack"
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def _write_if_changed(target: Path, text: str) -> None:
+    # Unchanged files keep their mtime, so `supervisorctl update` restarts only what really changed.
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)

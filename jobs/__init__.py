@@ -1,0 +1,1 @@
+"""Batch and streaming jobs submitted with spark-submit."""
