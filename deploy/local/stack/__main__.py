@@ -1,4 +1,4 @@
-"""Command line of the local runtime: `python -m stack up|down|status|wait|nodetool|kafka-topics`.
+"""Command line of the local runtime: `python -m stack up|down|status|wait|nodetool|kafka-topics|cql`.
 
 Every failure ends with one line naming the service and its log file, and a non-zero exit code.
 """
@@ -16,6 +16,7 @@ from .settings import ConfigError, RuntimeSettings, load_settings
 from .supervisor import Supervisor
 
 BAD_STATES = {"FATAL", "EXITED", "STOPPED", "UNKNOWN"}
+TOOLS = {"nodetool": tools.nodetool, "kafka-topics": tools.kafka_topics, "cql": tools.cqlsh}
 
 
 class StartError(Exception):
@@ -121,9 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("status", help="a table of services: state, pid, port, health")
     wait = sub.add_parser("wait", help="wait until the named services (default: all) are healthy")
     wait.add_argument("services", nargs="*")
-    for tool in ("nodetool", "kafka-topics"):
-        sub.add_parser(tool, help=f"run {tool} against the local engine").add_argument("args", nargs="*")
-    args = parser.parse_args(argv)
+    for tool in TOOLS:
+        sub.add_parser(tool, help=f"run {tool} against the local engine; the rest of the line is its arguments")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TOOLS:  # the engine tool parses its own flags
+        args, tool_args = parser.parse_args(argv[:1]), argv[1:]
+    else:
+        args, tool_args = parser.parse_args(argv), []
 
     try:
         settings = load_settings()
@@ -137,8 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "wait":
             wait_healthy(settings, args.services or None)
         else:
-            build = tools.nodetool if args.command == "nodetool" else tools.kafka_topics
-            os.execvp("java", build(settings, *args.args))
+            command = TOOLS[args.command](settings, *tool_args)
+            os.execvp(command[0], command)
     except (ConfigError, render.MissingArtifactError, StartError, RuntimeError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1

@@ -7,6 +7,7 @@ substitution, so a rendered file is exactly its template with values in place.
 from __future__ import annotations
 
 import configparser
+import hashlib
 import io
 import shutil
 import sys
@@ -56,7 +57,7 @@ def _binary(name: str, fallback: Path | None, how: str) -> str:
     raise MissingArtifactError(f"{name} not found on PATH; {how}")
 
 
-def _jvm_options(path: Path) -> str:
+def jvm_options(path: Path) -> str:
     lines = (line.strip() for line in path.read_text().splitlines())
     return " ".join(line for line in lines if line and not line.startswith("#"))
 
@@ -79,7 +80,7 @@ def template_values(settings: RuntimeSettings) -> dict[str, str]:
         JAVA=_binary("java", None, "install a Java 17 JDK"),
         JMX_AGENT_JAR=_one("jmx_prometheus_javaagent-*.jar", lib / "jmx-exporter", "run `make jars`"),
         JAMM_JAR=_one("jamm-*.jar", lib / "cassandra", "run `make jars`"),
-        CASSANDRA_JVM_OPTS=_jvm_options(DEPLOY / "cassandra" / "jvm17-server.options"),
+        CASSANDRA_JVM_OPTS=jvm_options(DEPLOY / "cassandra" / "jvm17-server.options"),
         PROMETHEUS_BIN=_binary("prometheus", None, "run `make install` (Debian package prometheus)"),
         ALERTMANAGER_BIN=_binary(
             "prometheus-alertmanager", None, "run `make install` (Debian package prometheus-alertmanager)"
@@ -98,13 +99,26 @@ def _substitute(source: Path, values: dict[str, str]) -> str:
         raise KeyError(f"{source}: unknown template variable {exc}") from None
 
 
-def _program(source: Path, values: dict[str, str]) -> str:
+def _config_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*")) if folder.is_dir() else ():
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _program(source: Path, values: dict[str, str], run: Path) -> str:
     parser = configparser.RawConfigParser()
     parser.read_string(_substitute(source, values), source=str(source))
     for section in parser.sections():
         for key, default in PROGRAM_DEFAULTS.items():
             if not parser.has_option(section, key):
                 parser.set(section, key, Template(default).substitute(values))
+        # The digest of the engine's rendered config files: when they change, the program section changes,
+        # so `supervisorctl update` restarts exactly the engines whose configuration changed.
+        name = section.removeprefix("program:")
+        environment = parser.get(section, "environment", fallback="")
+        digest = f"STACK_CONFIG_DIGEST={_config_digest(run / name)}"
+        parser.set(section, "environment", f"{environment},{digest}" if environment else digest)
     out = io.StringIO()
     parser.write(out)
     return f"; rendered from {source.relative_to(ROOT)} by deploy/local/stack; edit that file instead\n" + (
@@ -136,7 +150,7 @@ def render_all(settings: RuntimeSettings) -> Path:
         if stale.name not in wanted:
             stale.unlink()
     for source in sorted((DEPLOY / "programs").glob("*.conf")):
-        _write_if_changed(run / "programs" / source.name, _program(source, values))
+        _write_if_changed(run / "programs" / source.name, _program(source, values, run))
     return run / "supervisord.conf"
 
 

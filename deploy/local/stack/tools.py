@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
-from .render import DEPLOY
+from .render import DEPLOY, jvm_options
 from .settings import RuntimeSettings
 
 
@@ -35,6 +36,7 @@ def nodetool(settings: RuntimeSettings, *args: str) -> list[str]:
     return _java(
         settings,
         "cassandra",
+        *jvm_options(DEPLOY / "cassandra" / "jvm17-clients.options").split(),
         f"-Dlogback.configurationFile={DEPLOY / 'cassandra' / 'logback-tools.xml'}",
         f"-Dcassandra.storagedir={settings.var_dir / 'data' / 'cassandra'}",
         "org.apache.cassandra.tools.NodeTool",
@@ -44,6 +46,10 @@ def nodetool(settings: RuntimeSettings, *args: str) -> list[str]:
         str(settings.cassandra_jmx_port),
         *(args or ("status",)),
     )
+
+
+def cqlsh(settings: RuntimeSettings, *args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "cqlsh"), settings.cassandra_host, str(settings.cassandra_port), *args]
 
 
 def format_kafka_storage(settings: RuntimeSettings) -> bool:
