@@ -70,8 +70,10 @@ def cassandra_session(runtime: RuntimeSettings) -> Iterator[object]:
     cluster.shutdown()
 
 
-def eventually(check: Callable[[], object], timeout_s: float, interval_s: float = 1.0, what: str = "") -> object:
-    """Calls `check` until it returns a truthy value or `timeout_s` passes; the last exception explains why."""
+def eventually(
+    check: Callable[[], object], timeout_s: float, interval_s: float = 1.0, what: str = ""
+) -> object:
+    """Calls `check` until it returns a truthy value or `timeout_s` passes; the last error says why."""
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:

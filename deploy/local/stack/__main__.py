@@ -40,7 +40,7 @@ def _say(message: str) -> None:
 
 
 def wait_healthy(settings: RuntimeSettings, names: Sequence[str] | None = None) -> None:
-    """Waits until every engine answers its probe, printing progress; raises StartError on the first failure."""
+    """Waits until every engine answers its probe, printing progress; raises StartError on a failure."""
     supervisor = _supervisor(settings)
     pending = [e for e in engines.ENGINES if names is None or e.name in names]
     started = time.monotonic()
@@ -59,7 +59,8 @@ def wait_healthy(settings: RuntimeSettings, names: Sequence[str] | None = None) 
                     ) from None
                 if waited > engine.start_timeout_s:
                     raise StartError(
-                        f"{engine.name} not healthy after {waited:.0f} s ({exc}); see {_log(settings, engine.name)}"
+                        f"{engine.name} not healthy after {waited:.0f} s ({exc}); "
+                        f"see {_log(settings, engine.name)}"
                     ) from None
                 continue
             pending.remove(engine)
@@ -123,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     wait = sub.add_parser("wait", help="wait until the named services (default: all) are healthy")
     wait.add_argument("services", nargs="*")
     for tool in TOOLS:
-        sub.add_parser(tool, help=f"run {tool} against the local engine; the rest of the line is its arguments")
+        sub.add_parser(
+            tool, help=f"run {tool} against the local engine; the rest of the line is its arguments"
+        )
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in TOOLS:  # the engine tool parses its own flags
         args, tool_args = parser.parse_args(argv[:1]), argv[1:]

@@ -168,9 +168,7 @@ def alertmanager_config(settings: RuntimeSettings) -> str:
         config["receivers"].append(
             {
                 "name": "slack",
-                "slack_configs": [
-                    {"api_url_file": str(secret), "channel": "#alerts", "send_resolved": True}
-                ],
+                "slack_configs": [{"api_url_file": str(secret), "channel": "#alerts", "send_resolved": True}],
             }
         )
         config["route"]["receiver"] = "slack"

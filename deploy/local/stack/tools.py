@@ -18,7 +18,11 @@ def _java(settings: RuntimeSettings, lib: str, *args: str) -> list[str]:
 
 def kafka_tool(settings: RuntimeSettings, main_class: str, *args: str) -> list[str]:
     return _java(
-        settings, "kafka", f"-Dlog4j2.configurationFile={DEPLOY / 'kafka' / 'tools-log4j2.xml'}", main_class, *args
+        settings,
+        "kafka",
+        f"-Dlog4j2.configurationFile={DEPLOY / 'kafka' / 'tools-log4j2.xml'}",
+        main_class,
+        *args,
     )
 
 
@@ -49,7 +53,12 @@ def nodetool(settings: RuntimeSettings, *args: str) -> list[str]:
 
 
 def cqlsh(settings: RuntimeSettings, *args: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "cqlsh"), settings.cassandra_host, str(settings.cassandra_port), *args]
+    return [
+        str(Path(sys.executable).parent / "cqlsh"),
+        settings.cassandra_host,
+        str(settings.cassandra_port),
+        *args,
+    ]
 
 
 def format_kafka_storage(settings: RuntimeSettings) -> bool:

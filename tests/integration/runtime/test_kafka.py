@@ -19,7 +19,9 @@ def create_topic(runtime: RuntimeSettings, name: str) -> None:
 
 
 def produce(runtime: RuntimeSettings, topic: str, key: bytes, value: bytes) -> None:
-    producer = Producer({"bootstrap.servers": runtime.kafka_bootstrap, "acks": "all", "enable.idempotence": True})
+    producer = Producer(
+        {"bootstrap.servers": runtime.kafka_bootstrap, "acks": "all", "enable.idempotence": True}
+    )
     producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0, "record not delivered"
 

@@ -13,7 +13,9 @@ from tests.integration.runtime.test_kafka import create_topic, produce
 
 
 def prometheus_query(runtime: RuntimeSettings, promql: str) -> list[dict[str, Any]]:
-    url = f"http://127.0.0.1:{runtime.prometheus_port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    url = f"http://127.0.0.1:{runtime.prometheus_port}/api/v1/query?" + urllib.parse.urlencode(
+        {"query": promql}
+    )
     with urllib.request.urlopen(url, timeout=10) as response:
         body = json.load(response)
     assert body["status"] == "success", body
@@ -41,7 +43,9 @@ def test_prometheus_has_kafka_broker_topic_messages_in_for_a_written_topic(
     assert float(result[0]["value"][1]) == 3  # type: ignore[index]
 
 
-def test_prometheus_has_cassandra_client_write_latency(runtime: RuntimeSettings, cassandra_session: Any) -> None:
+def test_prometheus_has_cassandra_client_write_latency(
+    runtime: RuntimeSettings, cassandra_session: Any
+) -> None:
     cassandra_session.execute(
         "CREATE KEYSPACE IF NOT EXISTS monitoring_probe "
         "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"

@@ -17,7 +17,8 @@ def test_second_up_keeps_kafka_storage_pids_and_cassandra_rows(
     meta_before = meta.read_text()
     pids_before = {name: state.pid for name, state in supervisor.programs().items()}
     cassandra_session.execute(
-        f"CREATE KEYSPACE {unique_name} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
+        f"CREATE KEYSPACE {unique_name} "
+        "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
     )
     cassandra_session.execute(f"CREATE TABLE {unique_name}.t (k int PRIMARY KEY)")
     cassandra_session.execute(f"INSERT INTO {unique_name}.t (k) VALUES (7)")

@@ -1,0 +1,61 @@
+"""Runtime settings: defaults, validation errors that name the setting, port collisions."""
+
+from __future__ import annotations
+
+import pytest
+
+from stack.settings import ConfigError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    # Settings must come from the test's environment only, not a developer's .env.
+    from stack.settings import RuntimeSettings
+
+    monkeypatch.setitem(RuntimeSettings.model_config, "env_file", None)
+
+
+def test_defaults_keep_alertmanager_and_kafka_controller_on_different_ports() -> None:
+    settings = load_settings()
+
+    assert settings.alertmanager_port == 9093
+    assert settings.kafka_controller_port not in (9093, 9094)
+
+
+def test_a_non_numeric_port_is_rejected_with_the_setting_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_PORT", "ninety")
+
+    with pytest.raises(ConfigError, match="KAFKA_PORT"):
+        load_settings()
+
+
+def test_a_port_out_of_range_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASSANDRA_PORT", "70000")
+
+    with pytest.raises(ConfigError, match="CASSANDRA_PORT"):
+        load_settings()
+
+
+def test_two_services_on_one_port_are_rejected_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTMANAGER_PORT", "9092")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "9092" in str(caught.value)
+    assert "kafka" in str(caught.value) and "alertmanager" in str(caught.value)
+
+
+def test_a_malformed_heap_size_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASSANDRA_HEAP", "lots")
+
+    with pytest.raises(ConfigError, match="CASSANDRA_HEAP"):
+        load_settings()
+
+
+def test_the_config_error_never_contains_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINNHUB_API_KEY", "sekrit-key-123")
+    monkeypatch.setenv("KAFKA_PORT", "-1")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "sekrit-key-123" not in str(caught.value)
