@@ -10,11 +10,14 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from . import engines, health, render, tools
-from .settings import ConfigError, RuntimeSettings, load_settings
+from . import control_plane, engines, health, render, tools
+from .settings import ROOT, ConfigError, RuntimeSettings, load_settings
 from .supervisor import Supervisor
 
+BOOTSTRAP_DAG = "pipeline_bootstrap"
+STREAM_DAG = "stream_supervisor"
 BAD_STATES = {"FATAL", "EXITED", "STOPPED", "UNKNOWN"}
 TOOLS = {"nodetool": tools.nodetool, "kafka-topics": tools.kafka_topics, "cql": tools.cqlsh}
 
@@ -39,10 +42,10 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def wait_healthy(settings: RuntimeSettings, names: Sequence[str] | None = None) -> None:
+def wait_healthy(settings: RuntimeSettings, pending_engines: Sequence[engines.Engine]) -> None:
     """Waits until every engine answers its probe, printing progress; raises StartError on a failure."""
     supervisor = _supervisor(settings)
-    pending = [e for e in engines.ENGINES if names is None or e.name in names]
+    pending = list(pending_engines)
     started = time.monotonic()
     last_report = 0.0
     while pending:
@@ -64,7 +67,7 @@ def wait_healthy(settings: RuntimeSettings, names: Sequence[str] | None = None) 
                     ) from None
                 continue
             pending.remove(engine)
-            _say(f"  {engine.name:<16} healthy after {time.monotonic() - started:5.1f} s")
+            _say(f"  {engine.name:<22} healthy after {time.monotonic() - started:5.1f} s")
         if pending and time.monotonic() - last_report >= 10:
             last_report = time.monotonic()
             waiting = ", ".join(e.name for e in pending)
@@ -73,17 +76,62 @@ def wait_healthy(settings: RuntimeSettings, names: Sequence[str] | None = None) 
             time.sleep(0.5)
 
 
+def _start_group(settings: RuntimeSettings, group: str) -> None:
+    members = engines.in_group(group)
+    if not members:
+        return
+    _say(f"starting the {group}: {', '.join(e.name for e in members)}")
+    _supervisor(settings).start_programs([e.name for e in members])
+    wait_healthy(settings, members)
+
+
+def _bootstrap_once(settings: RuntimeSettings) -> None:
+    """Runs the pipeline_bootstrap DAG through Airflow on the first `up` (topics, schema), once."""
+    marker = settings.var_dir / "airflow" / "bootstrapped"
+    if marker.exists():
+        return
+    _say(f"running DAG {BOOTSTRAP_DAG} once (Kafka topics, Cassandra schema)...")
+    api = control_plane.AirflowApi(settings)
+    state = api.run_to_completion(BOOTSTRAP_DAG, timeout_s=600)
+    if state != "success":
+        raise StartError(
+            f"DAG {BOOTSTRAP_DAG} ended {state}; see its task logs in the Airflow UI or var/log/airflow/"
+        )
+    marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
 def up(settings: RuntimeSettings) -> None:
     started = time.monotonic()
+    control_plane.write_environment(settings, Path(sys.executable).parent)
     conf = render.render_all(settings)
     if tools.format_kafka_storage(settings):
         _say("  formatted Kafka storage (KRaft, first start)")
-    supervisor = _supervisor(settings)
-    supervisor.start()
-    _say("waiting for services to answer health checks...")
-    wait_healthy(settings)
+    _supervisor(settings).start()
+    _say("waiting for the engines to answer health checks...")
+    wait_healthy(settings, engines.in_group(engines.CORE))
+
+    if engines.in_group(engines.CONTROL_PLANE):
+        _say("migrating Airflow's metadata database...")
+        control_plane.migrate_database(
+            settings, settings.var_dir / "run" / "airflow" / "airflow.env", Path(sys.executable).parent
+        )
+        _start_group(settings, engines.CONTROL_PLANE)
+        if (ROOT / "dags" / f"{BOOTSTRAP_DAG}.py").exists():
+            _bootstrap_once(settings)
+    _start_group(settings, engines.PIPELINE)
+    if (ROOT / "dags" / f"{STREAM_DAG}.py").exists():
+        control_plane.AirflowApi(settings).set_paused(STREAM_DAG, False)
+        _say(f"unpaused DAG {STREAM_DAG}: Airflow submits and supervises the Spark job")
+
     _say(f"all services healthy in {time.monotonic() - started:.1f} s (supervisor config: {conf})")
     status(settings, probe=False)
+    password_note = settings.var_dir / "airflow" / "password-shown"
+    password = control_plane.admin_password(settings)
+    if password and not password_note.exists():
+        _say(f"Airflow UI: http://127.0.0.1:{settings.airflow_port}  user admin, password {password}")
+        kept = settings.var_dir / "airflow" / "simple_auth_manager_passwords.json.generated"
+        _say(f"  (shown once; kept in {kept})")
+        password_note.touch()
     _say("logs: make logs-<service> (files in var/log/); stop: make down")
 
 
@@ -143,11 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "status":
             return 0 if status(settings) else 1
         elif args.command == "wait":
-            wait_healthy(settings, args.services or None)
+            wait_healthy(settings, [engines.by_name(name) for name in args.services] or engines.ENGINES)
         else:
             command = TOOLS[args.command](settings, *tool_args)
             os.execvp(command[0], command)
-    except (ConfigError, render.MissingArtifactError, StartError, RuntimeError, KeyError) as exc:
+    except (
+        ConfigError,
+        render.MissingArtifactError,
+        StartError,
+        control_plane.AirflowError,
+        RuntimeError,
+        KeyError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     return 0

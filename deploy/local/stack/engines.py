@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from . import health
 from .settings import RuntimeSettings
 
+CORE, CONTROL_PLANE, PIPELINE = "core", "control plane", "pipeline"
+"""Start-up groups, in order: engines; Airflow (after its database migration); the producer (after the
+bootstrap DAG created its topics)."""
+
 
 @dataclass(frozen=True)
 class Engine:
@@ -19,6 +23,7 @@ class Engine:
     url: Callable[[RuntimeSettings], str]
     probe: Callable[[RuntimeSettings], object]  # raises health.Unhealthy
     start_timeout_s: float  # first start of a JVM on 2 busy cores is slow
+    group: str = CORE
 
 
 def _ready(port_of: Callable[[RuntimeSettings], int], path: str) -> Callable[[RuntimeSettings], None]:
@@ -62,6 +67,33 @@ ENGINES: tuple[Engine, ...] = (
         30,
     ),
 )
+
+
+def _airflow_component(component: str) -> Callable[[RuntimeSettings], None]:
+    return lambda s: health.airflow_component(s.airflow_port, component)
+
+
+def _airflow(program: str, component: str) -> Engine:
+    return Engine(
+        program,
+        lambda s: s.airflow_port,
+        lambda s: f"http://127.0.0.1:{s.airflow_port}",
+        _airflow_component(component),
+        180,
+        CONTROL_PLANE,
+    )
+
+
+ENGINES += (
+    _airflow("airflow-api-server", "metadatabase"),
+    _airflow("airflow-scheduler", "scheduler"),
+    _airflow("airflow-dag-processor", "dag_processor"),
+    _airflow("airflow-triggerer", "triggerer"),
+)
+
+
+def in_group(group: str) -> tuple[Engine, ...]:
+    return tuple(engine for engine in ENGINES if engine.group == group)
 
 
 def by_name(name: str) -> Engine:

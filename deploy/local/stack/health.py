@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import urllib.request
@@ -28,6 +29,19 @@ def tcp_open(port: int, host: str = "127.0.0.1", timeout_s: float = 1.0) -> None
             pass
     except OSError as exc:
         raise Unhealthy(f"{host}:{port}: {exc}") from None
+
+
+def airflow_component(port: int, component: str) -> None:
+    """Airflow's /api/v2/monitor/health reports each component (metadatabase, scheduler, ...) as healthy."""
+    url = f"http://127.0.0.1:{port}/api/v2/monitor/health"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            report = json.load(response)
+    except (OSError, ValueError) as exc:
+        raise Unhealthy(f"GET {url}: {exc}") from None
+    status = (report.get(component) or {}).get("status")
+    if status != "healthy":
+        raise Unhealthy(f"Airflow reports {component} as {status}")
 
 
 def kafka_metadata(settings: RuntimeSettings, timeout_s: float = 3.0) -> None:

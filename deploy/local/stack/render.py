@@ -115,9 +115,9 @@ def _program(source: Path, values: dict[str, str], run: Path) -> str:
                 parser.set(section, key, Template(default).substitute(values))
         # The digest of the engine's rendered config files: when they change, the program section changes,
         # so `supervisorctl update` restarts exactly the engines whose configuration changed.
-        name = section.removeprefix("program:")
+        engine = section.removeprefix("program:").split("-")[0]  # airflow-scheduler -> run/airflow/
         environment = parser.get(section, "environment", fallback="")
-        digest = f"STACK_CONFIG_DIGEST={_config_digest(run / name)}"
+        digest = f"STACK_CONFIG_DIGEST={_config_digest(run / engine)}"
         parser.set(section, "environment", f"{environment},{digest}" if environment else digest)
     out = io.StringIO()
     parser.write(out)
@@ -130,9 +130,16 @@ def render_all(settings: RuntimeSettings) -> Path:
     """Writes every rendered file under var/run/ and returns the supervisord config's path."""
     values = template_values(settings)
     run = settings.var_dir / "run"
-    for sub in ("programs", "kafka", "cassandra", "prometheus", "alertmanager"):
+    for sub in ("programs", "kafka", "cassandra", "prometheus", "alertmanager", "airflow"):
         (run / sub).mkdir(parents=True, exist_ok=True)
-    for sub in ("log", "data/kafka", "data/cassandra", "data/prometheus", "data/alertmanager"):
+    for sub in (
+        "log/airflow",
+        "data/kafka",
+        "data/cassandra",
+        "data/prometheus",
+        "data/alertmanager",
+        "airflow",
+    ):
         (settings.var_dir / sub).mkdir(parents=True, exist_ok=True)
 
     files = {
@@ -140,6 +147,7 @@ def render_all(settings: RuntimeSettings) -> Path:
         DEPLOY / "cassandra" / "cassandra.yaml": run / "cassandra" / "cassandra.yaml",
         MONITORING / "prometheus" / "prometheus.yml": run / "prometheus" / "prometheus.yml",
         DEPLOY / "supervisord.conf": run / "supervisord.conf",
+        DEPLOY / "airflow" / "airflow.cfg": run / "airflow" / "airflow.cfg",
     }
     for source, target in files.items():
         _write_if_changed(target, _substitute(source, values))

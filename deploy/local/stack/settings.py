@@ -40,8 +40,19 @@ class RuntimeSettings(BaseSettings):
     statsd_exporter_udp_port: Port = Field(default=9125, ge=1, le=65535)
     slack_webhook_url: SecretStr = SecretStr("")
 
+    airflow_port: Port = Field(default=8080, ge=1, le=65535)
+    airflow_database_url: SecretStr = Field(
+        default=SecretStr(""),
+        description="SQLAlchemy URL of Airflow's metadata database; empty: SQLite in var/",
+    )
+
     producer_metrics_port: Port = Field(default=8000, ge=1, le=65535)
     simulator_port: Port = Field(default=8765, ge=1, le=65535)
+
+    @property
+    def airflow_db_url(self) -> str:
+        url = self.airflow_database_url.get_secret_value()
+        return url or f"sqlite:///{self.var_dir / 'airflow' / 'airflow.db'}"
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -61,6 +72,7 @@ class RuntimeSettings(BaseSettings):
             "prometheus": self.prometheus_port,
             "alertmanager": self.alertmanager_port,
             "statsd exporter": self.statsd_exporter_web_port,
+            "airflow": self.airflow_port,
             "producer metrics": self.producer_metrics_port,
             "simulator": self.simulator_port,
         }

@@ -41,7 +41,6 @@ class Supervisor:
         """Starts supervisord (it daemonizes), or makes a running one pick up changed program files."""
         if self.is_running():
             self.ctl("update")  # adds new programs, restarts changed ones, leaves the rest alone
-            self.ctl("start", "all")
             return
         result = subprocess.run(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
@@ -57,6 +56,13 @@ class Supervisor:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"supervisord did not start; see {self.conf.parent.parent / 'log'}")
             time.sleep(0.2)
+
+    def start_programs(self, names: list[str]) -> None:
+        """Starts the named programs that are not running (supervisord's autostart=false ones, or stopped)."""
+        running = {name for name, state in self.programs().items() if state.state in ("RUNNING", "STARTING")}
+        pending = [name for name in names if name not in running]
+        if pending:
+            self.ctl("start", *pending)
 
     def programs(self) -> dict[str, ProgramState]:
         if not self.is_running():

@@ -38,10 +38,9 @@ def test_a_fatal_service_stops_the_wait_naming_it_and_its_log(
 ) -> None:
     fake_supervisor(monkeypatch, "FATAL")
     engine = engines.Engine("kafka", lambda s: 1, lambda s: "", never_healthy, start_timeout_s=600)
-    monkeypatch.setattr(engines, "ENGINES", (engine,))
 
     with pytest.raises(cli.StartError) as caught:
-        cli.wait_healthy(settings)
+        cli.wait_healthy(settings, [engine])
 
     message = str(caught.value)
     assert "kafka is FATAL" in message and message.endswith("log/kafka.log")
@@ -56,9 +55,8 @@ def test_a_service_that_never_answers_times_out_with_the_probe_reason(
     monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
     monkeypatch.setattr(cli.time, "sleep", lambda _: None)
     engine = engines.Engine("kafka", lambda s: 1, lambda s: "", never_healthy, start_timeout_s=30)
-    monkeypatch.setattr(engines, "ENGINES", (engine,))
 
     with pytest.raises(
         cli.StartError, match=r"kafka not healthy after \d+ s \(connection refused\); see .*kafka\.log"
     ):
-        cli.wait_healthy(settings)
+        cli.wait_healthy(settings, [engine])
