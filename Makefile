@@ -14,6 +14,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(VAR)/bin:$(PATH)
 
 STATSD_EXPORTER_VERSION := v0.31.0
 DEBIAN_PACKAGES         := prometheus prometheus-alertmanager
+# Only the tests need these: headless Chromium checks the Airflow UI.
+DEBIAN_TEST_PACKAGES    := chromium
 
 VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := $(VAR)/lib/.resolved
@@ -52,17 +54,24 @@ $(JARS_STAMP): $(POMS)
 	@touch $@
 
 system-packages: ## Prometheus and Alertmanager (Debian), statsd_exporter (go install)
-	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(DEBIAN_PACKAGES)"
+	@if ! go version -m $(VAR)/bin/statsd_exporter 2>/dev/null | grep -qE "mod\s+\S+statsd_exporter\s+$(STATSD_EXPORTER_VERSION)"; then \
+	  echo "==> statsd_exporter $(STATSD_EXPORTER_VERSION) (go install; log: $(VAR)/log/install-go.log)"; mkdir -p $(VAR)/log; \
+	  GOBIN=$(CURDIR)/$(VAR)/bin go install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION) \
+	    > $(VAR)/log/install-go.log 2>&1 || { echo "error: go install failed; see $(VAR)/log/install-go.log"; exit 1; }; \
+	fi
+
+.PHONY: debian-packages test-packages
+debian-packages: # installs $(PACKAGES) from Debian when missing
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "==> Debian packages:$$missing (log: $(VAR)/log/install-apt.log)"; mkdir -p $(VAR)/log; \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; } \
 	    > $(VAR)/log/install-apt.log 2>&1 || { echo "error: apt-get failed; see $(VAR)/log/install-apt.log"; exit 1; }; \
 	fi
-	@if ! $(VAR)/bin/statsd_exporter --version 2>&1 | grep -q "version $(STATSD_EXPORTER_VERSION:v%=%)"; then \
-	  echo "==> statsd_exporter $(STATSD_EXPORTER_VERSION) (go install; log: $(VAR)/log/install-go.log)"; mkdir -p $(VAR)/log; \
-	  GOBIN=$(CURDIR)/$(VAR)/bin go install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION) \
-	    > $(VAR)/log/install-go.log 2>&1 || { echo "error: go install failed; see $(VAR)/log/install-go.log"; exit 1; }; \
-	fi
+
+test-packages: ## what only the tests need (headless Chromium)
+	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(DEBIAN_TEST_PACKAGES)"
 
 .env:
 	@cp .env.example .env && echo "==> created .env from .env.example (edit it to set FINNHUB_API_KEY, ports)"
@@ -108,16 +117,16 @@ clean: ## stop everything and delete var/ (data, logs, jars): needs FORCE=1
 # --- testing --------------------------------------------------------------------------------------------
 PYTEST := $(PY) -m pytest
 .PHONY: test test-unit test-integration test-faults lint
-test: install .env ## unit and integration tests against real services (starts them if needed)
+test: install test-packages .env ## unit and integration tests against real services (starts them if needed)
 	@$(PYTEST) tests $(ARGS)
 
 test-unit: venv ## unit tests only: no services, seconds
 	@$(PYTEST) tests/unit $(ARGS)
 
-test-integration: install .env ## integration tests only (real services)
+test-integration: install test-packages .env ## integration tests only (real services)
 	@$(PYTEST) tests/integration $(ARGS)
 
-test-faults: install .env ## the slow fault-injection tests only (kill -9, broker restarts)
+test-faults: install test-packages .env ## the slow fault-injection tests only (kill -9, broker restarts)
 	@$(PYTEST) tests -m faults $(ARGS)
 
 lint: venv ## ruff, mypy, promtool on rules and configs
