@@ -48,6 +48,7 @@ class RuntimeSettings(BaseSettings):
 
     producer_metrics_port: Port = Field(default=8000, ge=1, le=65535)
     simulator_port: Port = Field(default=8765, ge=1, le=65535)
+    spark_metrics_port: Port = Field(default=8001, ge=1, le=65535)
 
     @property
     def airflow_db_url(self) -> str:
@@ -75,6 +76,7 @@ class RuntimeSettings(BaseSettings):
             "airflow": self.airflow_port,
             "producer metrics": self.producer_metrics_port,
             "simulator": self.simulator_port,
+            "spark stream metrics": self.spark_metrics_port,
         }
 
 
