@@ -14,8 +14,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(VAR)/bin:$(PATH)
 
 STATSD_EXPORTER_VERSION := v0.31.0
 DEBIAN_PACKAGES         := prometheus prometheus-alertmanager
-# Only the tests need these: headless Chromium checks the Airflow UI.
-DEBIAN_TEST_PACKAGES    := chromium
+# Only the tests need these: headless Chromium checks the Airflow UI; PostgreSQL as Airflow's metadata DB.
+DEBIAN_TEST_PACKAGES    := chromium postgresql
 
 VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := $(VAR)/lib/.resolved

@@ -1,0 +1,48 @@
+"""
+### cassandra_backup
+
+Daily backup of keyspace `trading`: `nodetool snapshot`, the snapshot's SSTables copied to
+`<backup_dir>/<UTC time>/<table>/`, the keyspace schema (`schema.cql`), `backup.json` and a SHA-256
+manifest of every file (`MANIFEST.sha256`, checkable with `sha256sum -c`), then `nodetool clearsnapshot`.
+The newest `cassandra_backup_keep` backups (Variable, default 7) are kept; older ones are deleted.
+
+Restore: `make restore BACKUP=var/backups/<time> [KEYSPACE=<new name>]`, i.e.
+`scripts/restore_cassandra.sh <backup> [target_keyspace]`: verifies the manifest, creates the keyspace and
+tables (under a new name if given), loads the SSTables with `nodetool import` and prints row counts.
+
+Connection: `cassandra_default` (extras `data_dir`, `backup_dir`, `nodetool`, `jmx_port`). The task must
+run on the Cassandra node's machine: it reads the snapshot from the node's data directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+
+from airflow.sdk import DAG
+
+# Airflow processes that started before plugins/ existed cached "no importer" for it on sys.path and would
+# never find finnhub_pipeline; this clears that negative cache (cheap, a no-op otherwise). Remove once every
+# Airflow component has been restarted since plugins/ was created.
+importlib.invalidate_caches()
+
+from finnhub_pipeline.dag_defaults import START_DATE, default_args, tags  # noqa: E402
+from finnhub_pipeline.operators.backup import CassandraBackupOperator  # noqa: E402
+from services import contracts  # noqa: E402
+
+with DAG(
+    dag_id="cassandra_backup",
+    schedule="0 2 * * *",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=tags("maintenance", "cassandra", "backup"),
+    default_args=default_args(),
+):
+    CassandraBackupOperator(
+        task_id="backup_keyspace",
+        keyspace=contracts.KEYSPACE,
+        keep="{{ var.value.get('cassandra_backup_keep', 7) }}",
+        execution_timeout=timedelta(hours=2),
+    )

@@ -1,0 +1,47 @@
+"""
+### cassandra_compaction
+
+Daily maintenance of the pipeline's tables (`trades_v2`, `trade_aggregates`, `dead_letters`): for each,
+`nodetool tablestats` (SSTable count, space used), `nodetool garbagecollect` (drops expired and shadowed
+cells), `nodetool compact`, and `tablestats` again. Before and after are logged and returned as XCom.
+
+The tables use TimeWindowCompactionStrategy, which already drops fully expired SSTables; this run
+reclaims space within windows that still hold a mix of expired and live rows. It runs at 03:30 UTC, away
+from the 02:00 backup, because a major compaction rewrites the table's files.
+
+Connection: `cassandra_default` (extras `nodetool`, `jmx_host`, `jmx_port`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+
+from airflow.sdk import DAG
+
+# Airflow processes that started before plugins/ existed cached "no importer" for it on sys.path and would
+# never find finnhub_pipeline; this clears that negative cache (cheap, a no-op otherwise). Remove once every
+# Airflow component has been restarted since plugins/ was created.
+importlib.invalidate_caches()
+
+from finnhub_pipeline.dag_defaults import START_DATE, default_args, tags  # noqa: E402
+from finnhub_pipeline.operators.compaction import CassandraCompactionOperator  # noqa: E402
+from services import contracts  # noqa: E402
+
+with DAG(
+    dag_id="cassandra_compaction",
+    schedule="30 3 * * *",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=tags("maintenance", "cassandra"),
+    default_args=default_args(),
+):
+    for table in (contracts.TRADES_TABLE, contracts.AGGREGATES_TABLE, contracts.DEAD_LETTER_TABLE):
+        CassandraCompactionOperator(
+            task_id=f"compact_{table}",
+            keyspace=contracts.KEYSPACE,
+            tables=[table],
+            execution_timeout=timedelta(hours=4),
+        )

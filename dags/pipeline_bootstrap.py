@@ -1,0 +1,76 @@
+"""
+### pipeline_bootstrap
+
+Creates or verifies everything the pipeline needs before data flows. Run it by hand (or `make up` does)
+after a fresh install and after adding a migration; a second run changes nothing.
+
+1. **Kafka topics** `trades` and `trades.dead_letter` (names from `services/contracts.py`): created with
+   their partitions, replication factor (env `KAFKA_REPLICATION_FACTOR`, default 1), `retention.ms`,
+   `compression.type` and `min.insync.replicas`; an existing topic gets its configs aligned and more
+   partitions if asked, and fails readably (`TopicConfigError`) if it has more partitions than configured.
+2. **CQL migrations** of `sql/cql`, applied in version order once each and recorded with their SHA-256 in
+   `trading.schema_migrations`; a changed applied file fails (`MigrationChecksumError`).
+   `${replication_factor}` comes from env `CASSANDRA_REPLICATION_FACTOR` (default 1).
+3. **Schema check**: tables, keys, clustering order, default TTLs and column types against the
+   expectation in `plugins/finnhub_pipeline/schema_drift.py`; a difference fails (`SchemaDriftError`).
+
+Variables (all optional): `kafka_trades_partitions` (3), `kafka_trades_retention_ms` (604800000 = 7 d),
+`kafka_dead_letter_partitions` (1), `kafka_dead_letter_retention_ms` (1209600000 = 14 d),
+`kafka_compression_type` (`producer`), `kafka_min_insync_replicas` (RF - 1, at least 1).
+Connections: `kafka_default`, `cassandra_default`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from airflow.sdk import DAG
+
+# Airflow processes that started before plugins/ existed cached "no importer" for it on sys.path and would
+# never find finnhub_pipeline; this clears that negative cache (cheap, a no-op otherwise). Remove once every
+# Airflow component has been restarted since plugins/ was created.
+importlib.invalidate_caches()
+
+from finnhub_pipeline.dag_defaults import START_DATE, default_args, tags  # noqa: E402
+from finnhub_pipeline.operators.migrations import CqlMigrationsOperator  # noqa: E402
+from finnhub_pipeline.operators.schema import SchemaDriftCheckOperator  # noqa: E402
+from finnhub_pipeline.operators.topics import KafkaTopicOperator  # noqa: E402
+from services import contracts  # noqa: E402
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "sql" / "cql"
+
+with DAG(
+    dag_id="pipeline_bootstrap",
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=tags("bootstrap", "kafka", "cassandra"),
+    default_args=default_args(),
+):
+    trades_topic = KafkaTopicOperator(
+        task_id="ensure_trades_topic",
+        topic=contracts.TRADES_TOPIC,
+        partitions="{{ var.value.get('kafka_trades_partitions', 3) }}",
+        retention_ms="{{ var.value.get('kafka_trades_retention_ms', 604800000) }}",
+        compression_type="{{ var.value.get('kafka_compression_type', 'producer') }}",
+        min_insync_replicas="{{ var.value.get('kafka_min_insync_replicas', '') }}",
+    )
+    dead_letter_topic = KafkaTopicOperator(
+        task_id="ensure_dead_letter_topic",
+        topic=contracts.DEAD_LETTER_TOPIC,
+        partitions="{{ var.value.get('kafka_dead_letter_partitions', 1) }}",
+        retention_ms="{{ var.value.get('kafka_dead_letter_retention_ms', 1209600000) }}",
+        compression_type="{{ var.value.get('kafka_compression_type', 'producer') }}",
+        min_insync_replicas="{{ var.value.get('kafka_min_insync_replicas', '') }}",
+    )
+    migrations = CqlMigrationsOperator(
+        task_id="apply_cql_migrations",
+        migrations_dir=str(MIGRATIONS_DIR),
+        keyspace=contracts.KEYSPACE,
+    )
+    schema_check = SchemaDriftCheckOperator(task_id="check_schema", keyspace=contracts.KEYSPACE)
+
+    migrations >> schema_check

@@ -1,0 +1,95 @@
+"""
+### stream_supervisor
+
+Keeps the Spark Structured Streaming job (`jobs/spark_stream/main.py`) running: a `@continuous` DAG with
+one run at a time.
+
+- **submit_stream** runs `spark-submit` through the Spark provider's `SparkSubmitOperator` on the
+  `spark_default` connection (master, deploy mode, binary). When the job exits it fails and is retried
+  with exponential backoff (30 s doubling to 10 min); when its retries are spent the run fails and the
+  continuous schedule starts a fresh run at once.
+- **watch_stream** (`SparkStreamHealthSensor`) runs beside it: every minute it reads the job's Prometheus
+  metrics and the `trades` topic's end offsets; when no batch completed for `spark_stream_stall_minutes`
+  while the lag grew, it kills the job's spark-submit process (SIGTERM, then SIGKILL), so submit_stream
+  fails and retries. It succeeds when submit_stream has finished.
+
+**Stopping.** Pause the DAG: watch_stream sees the pause within a minute and stops the job (SIGTERM:
+Spark's shutdown hooks stop the query; the checkpoint and the idempotent writes make the next start
+resume without loss or duplicates). submit_stream then waits as *up_for_retry*, because the scheduler
+queues no task of a paused DAG; unpausing resumes the job. To stop at once, also mark the running
+submit_stream task failed (UI or REST API): Airflow then calls the operator's `on_kill`, which kills
+spark-submit. `execution_timeout` is None on both tasks: a stream has no end.
+
+Variables: `spark_jars` (comma-separated jars: Kafka connector; `make up` sets AIRFLOW_VAR_SPARK_JARS),
+`spark_checkpoint_dir`, `spark_executor_memory` (1g), `spark_driver_memory` (1g),
+`spark_stream_metrics_port` (8001), `spark_stream_stall_minutes` (10).
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+from pathlib import Path
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import DAG
+
+# Airflow processes that started before plugins/ existed cached "no importer" for it on sys.path and would
+# never find finnhub_pipeline; this clears that negative cache (cheap, a no-op otherwise). Remove once every
+# Airflow component has been restarted since plugins/ was created.
+importlib.invalidate_caches()
+
+from finnhub_pipeline.dag_defaults import START_DATE, default_args, tags  # noqa: E402
+from finnhub_pipeline.sensors.spark_health import SparkStreamHealthSensor  # noqa: E402
+from services import contracts  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+APPLICATION = str(REPO_ROOT / "jobs" / "spark_stream" / "main.py")
+DEFAULT_CHECKPOINT_DIR = str(REPO_ROOT / "var" / "checkpoints" / "spark_stream")
+
+with DAG(
+    dag_id="stream_supervisor",
+    schedule="@continuous",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=tags("streaming", "spark"),
+    default_args=default_args(retries=3),
+):
+    submit_stream = SparkSubmitOperator(
+        task_id="submit_stream",
+        conn_id="spark_default",
+        application=APPLICATION,
+        name="spark_stream",
+        jars="{{ var.value.get('spark_jars', '') }}",
+        conf={
+            "spark.executor.memory": "{{ var.value.get('spark_executor_memory', '1g') }}",
+            "spark.driver.memory": "{{ var.value.get('spark_driver_memory', '1g') }}",
+        },
+        # The job reads its settings from the environment (jobs/spark_stream/settings.py), not argv.
+        env_vars={
+            "SPARK_STREAM_CHECKPOINT_LOCATION": (
+                "{{ var.value.get('spark_checkpoint_dir', '" + DEFAULT_CHECKPOINT_DIR + "') }}"
+            ),
+            "SPARK_STREAM_METRICS_PORT": "{{ var.value.get('spark_stream_metrics_port', '8001') }}",
+            "SPARK_STREAM_TOPIC": contracts.TRADES_TOPIC,
+        },
+        application_args=[],
+        retries=8,
+        retry_delay=timedelta(seconds=30),
+        # A multiplier since Airflow 3.3 (True would mean 1.0: no backoff): 30 s, 60 s, 120 s ... 10 min.
+        retry_exponential_backoff=2.0,
+        max_retry_delay=timedelta(minutes=10),
+        execution_timeout=None,
+    )
+    watch_stream = SparkStreamHealthSensor(
+        task_id="watch_stream",
+        stream_task_id="submit_stream",
+        application=APPLICATION,
+        stall_minutes="{{ var.value.get('spark_stream_stall_minutes', 10) }}",
+        topic=contracts.TRADES_TOPIC,
+        poke_interval=60,
+        timeout=timedelta(days=3650).total_seconds(),
+        execution_timeout=None,
+    )

@@ -1,0 +1,45 @@
+"""
+### ttl_audit
+
+Daily check that retention works: `trades_v2` keeps 30 days and `trade_aggregates` 90 days
+(`services/contracts.py`). For each table it compares `default_time_to_live` with the policy, then samples
+rows from a random point of the token ring and reads `TTL()` and `WRITETIME()` of a column every row sets.
+Violations: a wrong default TTL, a row without TTL, a TTL beyond the policy, a row still readable after its
+retention ran out. Each is a log line; counts go to StatsD (`airflow.ttl_audit.<keyspace>.<table>.*`) and
+XCom; any violation fails the run with `TtlViolationError`.
+
+Variables: `ttl_audit_sample_size` (1000 rows per table). Connection: `cassandra_default`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+
+from airflow.sdk import DAG
+
+# Airflow processes that started before plugins/ existed cached "no importer" for it on sys.path and would
+# never find finnhub_pipeline; this clears that negative cache (cheap, a no-op otherwise). Remove once every
+# Airflow component has been restarted since plugins/ was created.
+importlib.invalidate_caches()
+
+from finnhub_pipeline.dag_defaults import START_DATE, default_args, tags  # noqa: E402
+from finnhub_pipeline.operators.ttl_audit import TtlAuditOperator  # noqa: E402
+from services import contracts  # noqa: E402
+
+with DAG(
+    dag_id="ttl_audit",
+    schedule="0 5 * * *",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=tags("maintenance", "cassandra", "retention"),
+    default_args=default_args(),
+):
+    TtlAuditOperator(
+        task_id="audit_ttl",
+        keyspace=contracts.KEYSPACE,
+        sample_size="{{ var.value.get('ttl_audit_sample_size', 1000) }}",
+        execution_timeout=timedelta(minutes=30),
+    )

@@ -1,0 +1,144 @@
+"""One Cassandra session per executor process, prepared statements, and concurrent execution with retries.
+
+Executors call these from `foreachPartition`; the module-level holder keeps the cluster connection open across
+tasks and batches (Spark reuses its Python workers), so a task pays for preparing and connecting only once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cassandra import ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import Cluster, ExecutionProfile, Session
+from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import PreparedStatement
+
+log = logging.getLogger(__name__)
+
+
+class CassandraWriteError(RuntimeError):
+    """Statements still failing after every attempt; raised so the Spark task, and so the batch, fails."""
+
+
+@dataclass(frozen=True)
+class CassandraTarget:
+    """Where and how to connect: small, hashable and picklable, so it travels to executors in closures."""
+
+    hosts: tuple[str, ...]
+    port: int
+    keyspace: str
+    local_dc: str
+    consistency: str
+    concurrency: int
+    attempts: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+_lock = threading.Lock()
+_sessions: dict[CassandraTarget, Session] = {}
+_prepared: dict[tuple[CassandraTarget, str], PreparedStatement] = {}
+
+
+def session_for(target: CassandraTarget) -> Session:
+    """The process's session for `target`, connecting on first use."""
+    with _lock:
+        session = _sessions.get(target)
+        if session is None:
+            profile = ExecutionProfile(
+                load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=target.local_dc)),
+                consistency_level=ConsistencyLevel.name_to_value[target.consistency],
+                request_timeout=30.0,
+            )
+            auth = PlainTextAuthProvider(target.username, target.password or "") if target.username else None
+            cluster = Cluster(
+                contact_points=list(target.hosts),
+                port=target.port,
+                execution_profiles={"default": profile},  # EXEC_PROFILE_DEFAULT is the string "default"
+                auth_provider=auth,
+                connect_timeout=15,
+            )
+            try:
+                session = cluster.connect(target.keyspace)
+            except Exception:
+                cluster.shutdown()  # its threads would outlive the failed task in this reused worker
+                raise
+            _sessions[target] = session
+            log.info(
+                "event=cassandra_connected hosts=%s keyspace=%s", ",".join(target.hosts), target.keyspace
+            )
+        return session
+
+
+def prepared(target: CassandraTarget, cql: str) -> PreparedStatement:
+    """`cql` prepared once per process; a prepared statement carries the routing key for token awareness."""
+    key = (target, cql)
+    statement = _prepared.get(key)
+    if statement is None:
+        statement = session_for(target).prepare(cql)
+        statement.is_idempotent = True  # every statement here is an upsert or a read: safe to retry
+        with _lock:
+            _prepared[key] = statement
+    return statement
+
+
+def execute_all(
+    target: CassandraTarget, cql: str, params: Sequence[tuple[Any, ...]], table: str
+) -> list[Any]:
+    """Run `cql` once per parameter tuple, `target.concurrency` at a time; return results in input order.
+
+    Only idempotent statements (upserts, reads) come here, so a failed one is simply run again, up to
+    `target.attempts` times with a short backoff. What still fails raises `CassandraWriteError`.
+    """
+    if not params:
+        return []
+    session, statement = session_for(target), prepared(target, cql)
+    results: list[Any] = [None] * len(params)
+    pending = list(range(len(params)))
+    last_error: BaseException | None = None
+    for attempt in range(1, target.attempts + 1):
+        outcomes = execute_concurrent_with_args(
+            session,
+            statement,
+            [params[index] for index in pending],
+            concurrency=target.concurrency,
+            raise_on_first_error=False,
+        )
+        failed = []
+        for index, (success, result) in zip(pending, outcomes, strict=True):
+            if success:
+                results[index] = result
+            else:
+                failed.append(index)
+                last_error = result
+        if not failed:
+            return results
+        log.warning(
+            "event=cassandra_statements_failed table=%s failed=%d of=%d attempt=%d error=%r",
+            table,
+            len(failed),
+            len(params),
+            attempt,
+            last_error,
+        )
+        pending = failed
+        if attempt < target.attempts:
+            time.sleep(0.5 * 2 ** (attempt - 1))
+    raise CassandraWriteError(
+        f"{len(pending)} of {len(params)} statements on {target.keyspace}.{table} failed after "
+        f"{target.attempts} attempts; last error: {last_error!r}"
+    )
+
+
+@atexit.register
+def _shutdown() -> None:
+    for session in list(_sessions.values()):
+        session.cluster.shutdown()

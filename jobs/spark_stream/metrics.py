@@ -1,0 +1,192 @@
+"""Prometheus metrics of the streaming job, served from the driver, and the pure math behind them.
+
+`write_batch` feeds per-batch figures (rows written, dead letters, late trades, latency); the query listener
+feeds Spark's progress (rates, batch duration, Kafka offsets behind). Names are documented in README.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+# --- Metric names (port SPARK_STREAM_METRICS_PORT, default 8001) ---
+RECORDS_READ = "spark_stream_records_read_total"
+INPUT_ROWS_PER_SECOND = "spark_stream_input_rows_per_second"
+PROCESSED_ROWS_PER_SECOND = "spark_stream_processed_rows_per_second"
+BATCH_DURATION = "spark_stream_batch_duration_seconds"
+END_TO_END_LATENCY = "spark_stream_end_to_end_latency_seconds"
+KAFKA_OFFSETS_BEHIND = "spark_stream_kafka_offsets_behind"
+ROWS_WRITTEN = "spark_stream_rows_written_total"
+LATE_TRADES = "spark_stream_late_trades_total"
+DEAD_LETTERS = "spark_stream_dead_letters_total"
+WRITE_FAILURES = "spark_stream_write_failures_total"
+LAST_BATCH_COMPLETED = "spark_stream_last_batch_completed_timestamp_seconds"
+QUERY_ACTIVE = "spark_stream_query_active"
+
+LATENCY_BOUNDS_SECONDS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+BATCH_DURATION_BOUNDS_SECONDS: tuple[float, ...] = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """Per-batch figures from `transforms.trade_batch_stats`, with the cumulative latency bucket counts."""
+
+    trade_count: int
+    max_trade_ts_ms: int | None
+    late_count: int
+    window_count: int
+    latency_sum_seconds: float
+    latency_cumulative_counts: tuple[int, ...]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], bounds: Sequence[float]) -> BatchStats:
+        return cls(
+            trade_count=int(row["trade_count"]),
+            max_trade_ts_ms=row["max_trade_ts_ms"],
+            late_count=int(row["late_count"]),
+            window_count=int(row["window_count"]),
+            latency_sum_seconds=float(row["latency_sum_seconds"]),
+            latency_cumulative_counts=tuple(int(row[f"latency_le_{index}"]) for index in range(len(bounds))),
+        )
+
+
+class EventTimeClock:
+    """The largest trade time seen so far, and from it the time before which a trade counts as late.
+
+    Like Spark's watermark, the threshold for a batch comes from the batches before it. It lives in the
+    driver's memory only, so after a restart nothing is late until the first batch has been seen.
+    """
+
+    def __init__(self, watermark_ms: int) -> None:
+        self.watermark_ms = watermark_ms
+        self.max_trade_ts_ms: int | None = None
+
+    def late_before_ms(self) -> int | None:
+        return None if self.max_trade_ts_ms is None else self.max_trade_ts_ms - self.watermark_ms
+
+    def advance(self, batch_max_trade_ts_ms: int | None) -> None:
+        if batch_max_trade_ts_ms is not None and (
+            self.max_trade_ts_ms is None or batch_max_trade_ts_ms > self.max_trade_ts_ms
+        ):
+            self.max_trade_ts_ms = batch_max_trade_ts_ms
+
+
+class CumulativeHistogram(Collector):
+    """A Prometheus histogram fed with whole batches of bucket counts (Spark counted them, not Python)."""
+
+    def __init__(self, name: str, documentation: str, bounds: Sequence[float]) -> None:
+        if list(bounds) != sorted(set(bounds)):
+            raise ValueError(f"{name}: bucket bounds must be strictly increasing, got {bounds}")
+        self.name, self.documentation, self.bounds = name, documentation, tuple(bounds)
+        self.cumulative_counts = [0] * len(self.bounds)
+        self.count = 0
+        self.sum = 0.0
+
+    def add(self, cumulative_counts: Sequence[int], count: int, total: float) -> None:
+        if len(cumulative_counts) != len(self.bounds):
+            raise ValueError(
+                f"{self.name}: {len(cumulative_counts)} bucket counts for {len(self.bounds)} bounds"
+            )
+        for index, bucket_count in enumerate(cumulative_counts):
+            self.cumulative_counts[index] += bucket_count
+        self.count += count
+        self.sum += total
+
+    def collect(self) -> Iterable[HistogramMetricFamily]:
+        buckets = [
+            (floatToGoString(bound), float(n))
+            for bound, n in zip(self.bounds, self.cumulative_counts, strict=True)
+        ]
+        buckets.append(("+Inf", float(self.count)))
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=self.sum)
+
+
+def kafka_offsets_behind(end_offset: str | None, latest_offset: str | None) -> dict[tuple[str, int], int]:
+    """Records per (topic, partition) that Kafka had but the batch did not reach, from a progress report.
+
+    Both arguments are the Kafka source's offset JSON, e.g. '{"trades":{"0":42,"1":40}}'. A partition
+    missing from `end_offset` has not been read at all; it is left out rather than guessed.
+    """
+    if not end_offset or not latest_offset:
+        return {}
+    ends, latests = json.loads(end_offset), json.loads(latest_offset)
+    behind: dict[tuple[str, int], int] = {}
+    for topic, partitions in latests.items():
+        for partition, latest in partitions.items():
+            end = ends.get(topic, {}).get(partition)
+            if end is not None:
+                behind[(topic, int(partition))] = max(0, int(latest) - int(end))
+    return behind
+
+
+class StreamMetrics:
+    """Every metric of the job, registered in one registry (a fresh one per test)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.records_read = Counter(RECORDS_READ, "Kafka records read by the job", registry=registry)
+        self.input_rows_per_second = Gauge(
+            INPUT_ROWS_PER_SECOND,
+            "Rate of Kafka records arriving, last batch (Spark progress)",
+            registry=registry,
+        )
+        self.processed_rows_per_second = Gauge(
+            PROCESSED_ROWS_PER_SECOND,
+            "Rate of records processed, last batch (Spark progress)",
+            registry=registry,
+        )
+        self.batch_duration = Histogram(
+            BATCH_DURATION,
+            "Wall time of a micro-batch, trigger to commit",
+            buckets=BATCH_DURATION_BOUNDS_SECONDS,
+            registry=registry,
+        )
+        self.end_to_end_latency = CumulativeHistogram(
+            END_TO_END_LATENCY,
+            "Time from the producer receiving a trade to its row being written to trades_v2",
+            LATENCY_BOUNDS_SECONDS,
+        )
+        registry.register(self.end_to_end_latency)
+        self.kafka_offsets_behind = Gauge(
+            KAFKA_OFFSETS_BEHIND,
+            "Kafka records after the last batch's end offset (consumer lag)",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.rows_written = Counter(
+            ROWS_WRITTEN, "Rows upserted into Cassandra", ["table"], registry=registry
+        )
+        self.late_trades = Counter(
+            LATE_TRADES,
+            "Trades older than the watermark behind the latest trade time (still stored)",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            DEAD_LETTERS, "Kafka records rejected into the dead_letters table", ["reason"], registry=registry
+        )
+        self.write_failures = Counter(
+            WRITE_FAILURES,
+            "Cassandra writes of a batch that failed (the batch fails and is retried)",
+            ["table"],
+            registry=registry,
+        )
+        self.last_batch_completed = Gauge(
+            LAST_BATCH_COMPLETED, "Unix time the last micro-batch finished writing", registry=registry
+        )
+        self.query_active = Gauge(QUERY_ACTIVE, "1 while the streaming query runs", registry=registry)
+
+    def record_trade_stats(self, stats: BatchStats) -> None:
+        self.late_trades.inc(stats.late_count)
+        self.end_to_end_latency.add(
+            stats.latency_cumulative_counts, stats.trade_count, stats.latency_sum_seconds
+        )
+
+    def record_offsets_behind(self, behind: Mapping[tuple[str, int], int]) -> None:
+        for (topic, partition), records in behind.items():
+            self.kafka_offsets_behind.labels(topic=topic, partition=str(partition)).set(records)

@@ -1,0 +1,117 @@
+"""Typed configuration of the streaming job, read once from the environment (and `.env`) at start-up.
+
+Validated before Spark or any client starts; `main` turns a validation error into one line on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from jobs.spark_stream.cassandra_client import CassandraTarget
+from services import contracts
+
+DEFAULT_CHECKPOINT_LOCATION = "var/checkpoints/spark_stream"
+
+
+class StreamSettings(BaseSettings):
+    """Every knob of the job. Names shared with other parts keep the seed's spelling (no prefix)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # --- Kafka source ---
+    kafka_bootstrap_servers: str = Field(default="localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    topic: str = Field(default=contracts.TRADES_TOPIC, min_length=1, validation_alias="SPARK_STREAM_TOPIC")
+    starting_offsets: Literal["earliest", "latest"] = Field(
+        default="earliest", validation_alias="SPARK_STREAM_STARTING_OFFSETS"
+    )
+    """Only used when the checkpoint is empty; afterwards the checkpoint decides where to resume."""
+    max_offsets_per_trigger: int = Field(
+        default=20_000, gt=0, validation_alias="SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER"
+    )
+    fail_on_data_loss: bool = Field(default=True, validation_alias="SPARK_STREAM_FAIL_ON_DATA_LOSS")
+
+    # --- Spark ---
+    master: str | None = Field(default=None, validation_alias="SPARK_MASTER")
+    """Unset: spark-submit's `--master`, which itself defaults to `local[*]`."""
+    checkpoint_location: str = Field(
+        default=DEFAULT_CHECKPOINT_LOCATION,
+        min_length=1,
+        validation_alias="SPARK_STREAM_CHECKPOINT_LOCATION",
+    )
+    trigger_seconds: float = Field(default=5.0, gt=0, validation_alias="SPARK_STREAM_TRIGGER_SECONDS")
+    watermark_seconds: float = Field(default=10.0, ge=0, validation_alias="SPARK_STREAM_WATERMARK_SECONDS")
+    """A trade older than (max trade time seen so far - this) counts as late; still stored and aggregated."""
+    shuffle_partitions: int = Field(default=4, gt=0, validation_alias="SPARK_STREAM_SHUFFLE_PARTITIONS")
+
+    # --- Cassandra sink ---
+    cassandra_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1"], validation_alias="CASSANDRA_HOSTS"
+    )
+    cassandra_port: int = Field(default=9042, gt=0, lt=65536, validation_alias="CASSANDRA_PORT")
+    cassandra_keyspace: str = Field(
+        default=contracts.KEYSPACE, min_length=1, validation_alias="CASSANDRA_KEYSPACE"
+    )
+    cassandra_local_dc: str = Field(
+        default="datacenter1", min_length=1, validation_alias="CASSANDRA_LOCAL_DC"
+    )
+    cassandra_username: str | None = Field(default=None, validation_alias="CASSANDRA_USERNAME")
+    cassandra_password: SecretStr | None = Field(default=None, validation_alias="CASSANDRA_PASSWORD")
+    cassandra_consistency: Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM"] = Field(
+        default="LOCAL_QUORUM", validation_alias="CASSANDRA_CONSISTENCY"
+    )
+    """For writes and the bar recompute's reads: LOCAL_QUORUM on both reads back the trades just written."""
+    write_concurrency: int = Field(
+        default=64, gt=0, le=2048, validation_alias="SPARK_STREAM_WRITE_CONCURRENCY"
+    )
+    write_attempts: int = Field(default=3, gt=0, le=20, validation_alias="SPARK_STREAM_WRITE_ATTEMPTS")
+
+    # --- Observability ---
+    metrics_port: int = Field(default=8001, gt=0, lt=65536, validation_alias="SPARK_STREAM_METRICS_PORT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias="SPARK_STREAM_LOG_LEVEL"
+    )
+
+    @field_validator("cassandra_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            hosts = [host.strip() for host in value.split(",") if host.strip()]
+            if not hosts:
+                raise ValueError("needs at least one host, e.g. 127.0.0.1,10.0.0.2")
+            return hosts
+        return value
+
+    @field_validator("checkpoint_location")
+    @classmethod
+    def _absolute_checkpoint(cls, value: str) -> str:
+        # A URI (hdfs://, s3a://, file:/) is used as given; a plain path is made absolute against the
+        # working directory so that the driver and every executor agree on it.
+        if "://" in value or value.startswith("file:"):
+            return value
+        return str(Path(os.path.expanduser(value)).resolve())
+
+    @property
+    def trigger_interval(self) -> str:
+        return f"{self.trigger_seconds:g} seconds"
+
+    @property
+    def watermark_ms(self) -> int:
+        return round(self.watermark_seconds * 1000)
+
+    def cassandra_target(self) -> CassandraTarget:
+        return CassandraTarget(
+            hosts=tuple(self.cassandra_hosts),
+            port=self.cassandra_port,
+            keyspace=self.cassandra_keyspace,
+            local_dc=self.cassandra_local_dc,
+            consistency=self.cassandra_consistency,
+            concurrency=self.write_concurrency,
+            attempts=self.write_attempts,
+            username=self.cassandra_username,
+            password=self.cassandra_password.get_secret_value() if self.cassandra_password else None,
+        )

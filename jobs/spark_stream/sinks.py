@@ -1,0 +1,278 @@
+"""The Cassandra side of the job: `BatchWriter.write_batch` is the one function that writes anything.
+
+Per micro-batch: dead letters, then trades, then the bars of every minute the batch touched, recomputed
+from `trades_v2`. All writes are idempotent upserts; any failure fails the batch so Spark replays it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Any, NamedTuple
+
+from cassandra.query import UNSET_VALUE
+from pyspark.sql import DataFrame, Row
+
+from jobs.spark_stream import transforms
+from jobs.spark_stream.bars import BAR_WINDOW_MS, BarTrade, compute_bar
+from jobs.spark_stream.cassandra_client import CassandraTarget, CassandraWriteError, execute_all
+from jobs.spark_stream.metrics import LATENCY_BOUNDS_SECONDS, BatchStats, EventTimeClock, StreamMetrics
+from services import contracts
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 10_000
+"""Rows handed to the driver's concurrent executor at once, to bound an executor's memory."""
+
+TRADES_INSERT = (
+    f"INSERT INTO {contracts.TRADES_TABLE} (symbol, trade_year, trade_month, trade_day, timestamp, trade_id, "
+    "price, volume, conditions, received_at, kafka_partition, kafka_offset, ingested_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+DEAD_LETTERS_INSERT = (
+    f"INSERT INTO {contracts.DEAD_LETTER_TABLE} (source, day, kafka_topic, kafka_partition, kafka_offset, "
+    "reason, detail, raw, kafka_key, kafka_timestamp, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+WINDOW_TRADES_SELECT = (
+    "SELECT toUnixTimestamp(timestamp) AS trade_ts_ms, trade_id, price, volume "
+    f"FROM {contracts.TRADES_TABLE} WHERE symbol = ? AND trade_year = ? AND trade_month = ? "
+    "AND trade_day = ? AND timestamp >= ? AND timestamp < ?"
+)
+BAR_UPSERT = (
+    f"INSERT INTO {contracts.AGGREGATES_TABLE} (symbol, trade_year, trade_month, window_start, window_end, "
+    "open, high, low, close, volume, trade_count, vwap, mean_price, stddev_price, first_trade_ts, "
+    "last_trade_ts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _chunks(rows: Iterable[Row], size: int = CHUNK_ROWS) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def write_trades_partition(target: CassandraTarget, rows: Iterable[Row]) -> None:
+    """Upsert one Spark partition of `transforms.trade_rows` into `trades_v2` (epoch ms bind as is)."""
+    for chunk in _chunks(rows):
+        params = [
+            (
+                r.symbol,
+                r.trade_year,
+                r.trade_month,
+                r.trade_day,
+                r.trade_ts_ms,
+                r.trade_id,
+                r.price,
+                r.volume,
+                list(r.conditions),
+                r.received_at_ms,
+                r.kafka_partition,
+                r.kafka_offset,
+                r.ingested_at_ms,
+            )
+            for r in chunk
+        ]
+        execute_all(target, TRADES_INSERT, params, contracts.TRADES_TABLE)
+
+
+def write_dead_letters_partition(target: CassandraTarget, rows: Iterable[Row]) -> None:
+    """Upsert one Spark partition of `transforms.dead_letter_rows` into `dead_letters`."""
+    for chunk in _chunks(rows):
+        params = [
+            (
+                r.source,
+                r.day,
+                r.kafka_topic,
+                r.kafka_partition,
+                r.kafka_offset,
+                r.reason,
+                r.detail,
+                r.raw,
+                r.kafka_key,
+                r.kafka_timestamp_ms,
+                r.rejected_at_ms,
+            )
+            for r in chunk
+        ]
+        execute_all(target, DEAD_LETTERS_INSERT, params, contracts.DEAD_LETTER_TABLE)
+
+
+def recompute_bars_partition(target: CassandraTarget, windows: Iterable[Row], *, updated_at_ms: int) -> None:
+    """For each touched (symbol, minute): read its trades back from `trades_v2`, compute, upsert the bar."""
+    for chunk in _chunks(windows, size=1_000):
+        reads = execute_all(
+            target,
+            WINDOW_TRADES_SELECT,
+            [
+                (
+                    w.symbol,
+                    w.trade_year,
+                    w.trade_month,
+                    w.trade_day,
+                    w.window_start_ms,
+                    w.window_start_ms + BAR_WINDOW_MS,
+                )
+                for w in chunk
+            ],
+            contracts.TRADES_TABLE,
+        )
+        upserts: list[tuple[Any, ...]] = []
+        for window, stored in zip(chunk, reads, strict=True):
+            trades = [BarTrade(t.trade_ts_ms, t.trade_id, t.price, t.volume) for t in stored]
+            if not trades:
+                # The batch has just written at least one trade here; not reading it back means the read
+                # did not see the write (consistency level too low): fail rather than store a wrong bar.
+                raise CassandraWriteError(
+                    f"no trades read back for {window.symbol} window_start_ms={window.window_start_ms}; "
+                    f"check CASSANDRA_CONSISTENCY (now {target.consistency})"
+                )
+            bar = compute_bar(trades)
+            upserts.append(
+                (
+                    window.symbol,
+                    window.trade_year,
+                    window.trade_month,
+                    window.window_start_ms,
+                    window.window_start_ms + BAR_WINDOW_MS,
+                    bar.open,
+                    bar.high,
+                    bar.low,
+                    bar.close,
+                    bar.volume,
+                    bar.trade_count,
+                    # Unset, not null: no tombstone. A window's volume never drops back to 0 (trades are only
+                    # added), so there is never an earlier non-null vwap to clear.
+                    UNSET_VALUE if bar.vwap is None else bar.vwap,
+                    bar.mean_price,
+                    bar.stddev_price,
+                    bar.first_trade_ts_ms,
+                    bar.last_trade_ts_ms,
+                    updated_at_ms,
+                )
+            )
+        execute_all(target, BAR_UPSERT, upserts, contracts.AGGREGATES_TABLE)
+
+
+def error_summary(error: BaseException) -> str:
+    """The innermost Python exception line of an error a Spark action re-raised from a worker."""
+    python_part = str(error).split("JVM stacktrace:", 1)[0]
+    lines = [line for line in python_part.splitlines() if re.match(r"[A-Za-z_][\w.]*: ", line)]
+    return lines[-1] if lines else repr(error)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class PartitionWriters(NamedTuple):
+    """What runs on the executors for each table; replaced in tests by writers that record their rows."""
+
+    dead_letters: Callable[..., None] = write_dead_letters_partition
+    trades: Callable[..., None] = write_trades_partition
+    bars: Callable[..., None] = recompute_bars_partition
+
+
+CASSANDRA_WRITERS = PartitionWriters()
+
+
+class BatchWriter:
+    """The `foreachBatch` sink. Holds only driver-side state: the metrics and the event-time clock."""
+
+    def __init__(
+        self,
+        target: CassandraTarget,
+        metrics: StreamMetrics,
+        event_time: EventTimeClock,
+        now_ms: Callable[[], int] = _now_ms,
+        writers: PartitionWriters = CASSANDRA_WRITERS,
+    ) -> None:
+        self.target, self.metrics, self.event_time = target, metrics, event_time
+        self.now_ms, self.writers = now_ms, writers
+
+    def write_batch(self, kafka_records: DataFrame, epoch_id: int) -> None:
+        started_ms = self.now_ms()
+        oldest_ms = started_ms - contracts.TRADES_TTL_SECONDS * 1000
+        parsed = transforms.parse_trade_records(kafka_records, oldest_trade_ts_ms=oldest_ms).persist()
+        try:
+            # One pass fills the cache and counts the batch's outcomes; reason None means a valid trade.
+            outcomes = {row[0]: row[1] for row in parsed.groupBy("reject_reason").count().collect()}
+            records = sum(outcomes.values())
+            rejected = {reason: count for reason, count in outcomes.items() if reason is not None}
+            dead_letters = transforms.dead_letter_rows(parsed, rejected_at_ms=started_ms)
+            self._write(
+                epoch_id,
+                dead_letters,
+                contracts.DEAD_LETTER_TABLE,
+                self.writers.dead_letters,
+                sum(rejected.values()),
+            )
+            trades = transforms.trade_rows(parsed, ingested_at_ms=started_ms)
+            self._write(
+                epoch_id,
+                trades,
+                contracts.TRADES_TABLE,
+                self.writers.trades,
+                records - sum(rejected.values()),
+            )
+            written_at_ms = self.now_ms()
+            # An aggregate without grouping has exactly one row, even over no trades.
+            (stats_row,) = transforms.trade_batch_stats(
+                trades, self.event_time.late_before_ms(), written_at_ms, LATENCY_BOUNDS_SECONDS
+            ).collect()
+            stats = BatchStats.from_row(stats_row.asDict(), LATENCY_BOUNDS_SECONDS)
+            self._write(
+                epoch_id,
+                transforms.touched_windows(trades),
+                contracts.AGGREGATES_TABLE,
+                functools.partial(self.writers.bars, updated_at_ms=written_at_ms),
+                stats.window_count,
+            )
+        finally:
+            parsed.unpersist()
+
+        self.metrics.records_read.inc(records)
+        for reason, count in rejected.items():
+            self.metrics.dead_letters.labels(reason=reason).inc(count)
+        self.metrics.record_trade_stats(stats)
+        self.event_time.advance(stats.max_trade_ts_ms)
+        self.metrics.last_batch_completed.set(self.now_ms() / 1000)
+        log.info(
+            "event=batch_written epoch=%d records=%d trades=%d dead_letters=%d late=%d bars=%d "
+            "duration_ms=%d",
+            epoch_id,
+            records,
+            stats.trade_count,
+            sum(rejected.values()),
+            stats.late_count,
+            stats.window_count,
+            self.now_ms() - started_ms,
+        )
+
+    def _write(
+        self,
+        epoch_id: int,
+        rows: DataFrame,
+        table: str,
+        write_partition: Callable[..., None],
+        row_count: int,
+    ) -> None:
+        """Run `write_partition(target, rows)` on the executors; count and log a failure, then re-raise it."""
+        if row_count == 0:
+            return
+        try:
+            rows.foreachPartition(functools.partial(write_partition, self.target))
+        except Exception as error:
+            self.metrics.write_failures.labels(table=table).inc()
+            log.error(  # one line; the full Python and JVM traces are already in Spark's log
+                "event=batch_write_failed epoch=%d table=%s rows=%d error=%s",
+                epoch_id,
+                table,
+                row_count,
+                error_summary(error),
+            )
+            raise
+        self.metrics.rows_written.labels(table=table).inc(row_count)

@@ -1,0 +1,24 @@
+"""The Kafka side of the job: the streaming read of the trades topic.
+
+Returns the Kafka source's raw columns (key, value, topic, partition, offset, timestamp); parsing and
+validation are `transforms.parse_trade_records`' job, so garbage bytes reach it instead of failing here.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.spark_stream.settings import StreamSettings
+
+
+def read_trade_records(spark: SparkSession, settings: StreamSettings) -> DataFrame:
+    """An unbounded DataFrame of the topic's records, resumed from the checkpoint when there is one."""
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
+        .option("subscribe", settings.topic)
+        .option("startingOffsets", settings.starting_offsets)
+        .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        .option("failOnDataLoss", str(settings.fail_on_data_loss).lower())
+        .load()
+    )

@@ -1,0 +1,1 @@
+"""Sensors: watch the streaming job while it runs."""

@@ -1,0 +1,240 @@
+"""Parse and validate one Finnhub server frame: bytes in, typed trades and dead letters out.
+
+This is the pure core of the producer (no I/O, no clock): the service loop hands it each frame with the
+time it arrived, and turns the outcome into Kafka records (records.py) and metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from services import contracts
+
+
+class DeadLetterReason(StrEnum):
+    """Why the producer rejected a frame or a trade; the `reason` field of a dead-letter record."""
+
+    NOT_JSON = "not_json"
+    OVERSIZED_FRAME = "oversized_frame"
+    UNEXPECTED_MESSAGE = "unexpected_message"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    NON_FINITE = "non_finite"
+    NON_POSITIVE_PRICE = "non_positive_price"
+    NEGATIVE_VOLUME = "negative_volume"
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+    TIMESTAMP_TOO_OLD = "timestamp_too_old"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+
+
+class FrameKind(StrEnum):
+    """What a frame turned out to be (the `type` label of finnhub_messages_received_total)."""
+
+    TRADE = "trade"
+    PING = "ping"
+    ERROR = "error"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationRules:
+    """What the producer accepts; built once from the settings."""
+
+    symbols: frozenset[str]
+    max_frame_bytes: int = 1_048_576
+    max_future_ms: int = 300_000
+    max_age_ms: int = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One valid trade, ready to become a Kafka record."""
+
+    trade_id: str
+    symbol: str
+    price: float
+    volume: float
+    trade_ts_ms: int
+    conditions: tuple[str, ...]
+    received_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Input the producer rejected, with its reason; `symbol` is set when a rejected trade named one."""
+
+    reason: DeadLetterReason
+    detail: str
+    raw: str
+    received_at_ms: int
+    symbol: str | None = None
+
+
+@dataclass(slots=True)
+class FrameOutcome:
+    """Everything one frame yielded. `digest` identifies the frame's bytes (trade ids and dedupe use it)."""
+
+    kind: FrameKind
+    digest: str
+    trades: list[Trade] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    server_error: str | None = None
+
+
+def frame_digest(frame: bytes) -> str:
+    """A short, stable digest of a frame's bytes: 16 hex characters of BLAKE2b."""
+    return hashlib.blake2b(frame, digest_size=8).hexdigest()
+
+
+def raw_text(frame: bytes) -> str:
+    """The frame as text for a dead letter: UTF-8 with invalid bytes replaced, cut to MAX_RAW_CHARS."""
+    return frame[: contracts.MAX_RAW_CHARS * 4].decode("utf-8", errors="replace")[: contracts.MAX_RAW_CHARS]
+
+
+def parse_frame(frame: bytes, received_at_ms: int, rules: ValidationRules) -> FrameOutcome:
+    """Turn one server frame into trades, a ping, a server error, or dead letters. Never raises."""
+    digest = frame_digest(frame)
+    if len(frame) > rules.max_frame_bytes:
+        detail = f"frame is {len(frame)} bytes, limit is {rules.max_frame_bytes}"
+        return _invalid(digest, DeadLetterReason.OVERSIZED_FRAME, detail, frame, received_at_ms)
+    try:
+        message = _loads(frame)
+    except (ValueError, RecursionError) as exc:
+        detail = f"not JSON: {str(exc)[:200]}"
+        return _invalid(digest, DeadLetterReason.NOT_JSON, detail, frame, received_at_ms)
+
+    message_type = message.get("type") if isinstance(message, dict) else None
+    if message_type == "ping":
+        return FrameOutcome(FrameKind.PING, digest)
+    if message_type == "error":
+        text = message.get("msg")
+        return FrameOutcome(
+            FrameKind.ERROR, digest, server_error=text if isinstance(text, str) else repr(text)
+        )
+    if message_type != "trade":
+        detail = f"expected a JSON object with type trade, ping or error, got {_describe(message)}"
+        return _invalid(digest, DeadLetterReason.UNEXPECTED_MESSAGE, detail, frame, received_at_ms)
+    if "data" not in message:
+        return _invalid(
+            digest, DeadLetterReason.MISSING_FIELD, "trade frame has no data", frame, received_at_ms
+        )
+    trades_json = message["data"]
+    if not isinstance(trades_json, list):
+        detail = f"trade frame data is {type(trades_json).__name__}, expected a list"
+        return _invalid(digest, DeadLetterReason.WRONG_TYPE, detail, frame, received_at_ms)
+
+    outcome = FrameOutcome(FrameKind.TRADE, digest)
+    for index, trade_json in enumerate(trades_json):
+        trade_id = f"{digest}-{index}"
+        result = _validate_trade(trade_json, trade_id, received_at_ms, rules)
+        if isinstance(result, Trade):
+            outcome.trades.append(result)
+        else:
+            outcome.dead_letters.append(result)
+    return outcome
+
+
+def _loads(frame: bytes) -> Any:
+    try:
+        return orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        # orjson rejects NaN, Infinity and numbers that overflow to infinity; the standard parser reads them,
+        # so one such trade dead-letters alone instead of taking its frame's good trades with it.
+        return json.loads(frame.decode("utf-8"))
+
+
+def _invalid(
+    digest: str, reason: DeadLetterReason, detail: str, frame: bytes, received_at_ms: int
+) -> FrameOutcome:
+    dead_letter = DeadLetter(reason, detail, raw_text(frame), received_at_ms)
+    return FrameOutcome(FrameKind.INVALID, digest, dead_letters=[dead_letter])
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"an object with type {str(value.get('type'))[:80]!r}"
+    return f"a JSON {type(value).__name__}"
+
+
+def _trade_raw(trade_json: Any) -> str:
+    # ensure_ascii keeps lone surrogates and NaN printable and encodable downstream.
+    text = json.dumps(trade_json, ensure_ascii=True, allow_nan=True, separators=(",", ":"))
+    return text[: contracts.MAX_RAW_CHARS]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_text(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from an escaped \udXXX
+        return False
+    return True
+
+
+def _validate_trade(
+    trade_json: Any, trade_id: str, received_at_ms: int, rules: ValidationRules
+) -> Trade | DeadLetter:
+    symbol = trade_json.get("s") if isinstance(trade_json, Mapping) else None
+    known_symbol = symbol if isinstance(symbol, str) and _is_text(symbol) else None
+
+    def reject(reason: DeadLetterReason, detail: str) -> DeadLetter:
+        return DeadLetter(
+            reason, f"{trade_id}: {detail}", _trade_raw(trade_json), received_at_ms, known_symbol
+        )
+
+    if not isinstance(trade_json, Mapping):
+        return reject(
+            DeadLetterReason.WRONG_TYPE, f"trade is a JSON {type(trade_json).__name__}, expected an object"
+        )
+    missing = [name for name in ("s", "p", "t", "v") if name not in trade_json]
+    if missing:
+        return reject(DeadLetterReason.MISSING_FIELD, f"missing {', '.join(missing)}")
+    price, volume, trade_ts_ms = trade_json["p"], trade_json["v"], trade_json["t"]
+    if known_symbol is None or not symbol:
+        return reject(DeadLetterReason.WRONG_TYPE, "s must be a non-empty string")
+    for name, value in (("p", price), ("v", volume)):
+        if not _is_number(value):
+            return reject(DeadLetterReason.WRONG_TYPE, f"{name} must be a number, got {type(value).__name__}")
+    if not isinstance(trade_ts_ms, int) or isinstance(trade_ts_ms, bool):
+        return reject(DeadLetterReason.WRONG_TYPE, f"t must be an integer, got {type(trade_ts_ms).__name__}")
+    conditions = trade_json.get("c")
+    if conditions is None:
+        conditions = []
+    if not isinstance(conditions, list) or not all(_is_text(code) for code in conditions):
+        return reject(DeadLetterReason.WRONG_TYPE, "c must be a list of strings")
+    try:
+        price, volume = float(price), float(volume)
+    except OverflowError:
+        return reject(DeadLetterReason.NON_FINITE, "p or v overflows a double")
+    if not (math.isfinite(price) and math.isfinite(volume)):
+        return reject(DeadLetterReason.NON_FINITE, f"p={price} v={volume}")
+    if price <= 0:
+        return reject(DeadLetterReason.NON_POSITIVE_PRICE, f"p={price}")
+    if volume < 0:
+        return reject(DeadLetterReason.NEGATIVE_VOLUME, f"v={volume}")
+    if trade_ts_ms > received_at_ms + rules.max_future_ms:
+        ahead_s = (trade_ts_ms - received_at_ms) / 1000
+        return reject(
+            DeadLetterReason.TIMESTAMP_IN_FUTURE, f"t={trade_ts_ms} is {ahead_s:.0f}s ahead of receipt"
+        )
+    if trade_ts_ms < received_at_ms - rules.max_age_ms:
+        age_s = (received_at_ms - trade_ts_ms) / 1000
+        return reject(
+            DeadLetterReason.TIMESTAMP_TOO_OLD, f"t={trade_ts_ms} is {age_s:.0f}s older than receipt"
+        )
+    if symbol not in rules.symbols:
+        return reject(DeadLetterReason.UNKNOWN_SYMBOL, f"s={symbol[:80]!r} is not subscribed by this replica")
+    return Trade(trade_id, symbol, price, volume, trade_ts_ms, tuple(conditions), received_at_ms)

@@ -1,0 +1,63 @@
+"""Encode trades and dead letters as Kafka records, in the shapes services/contracts.py defines.
+
+Pure: the service loop hands the records to the Kafka sink. Keys are the symbol's UTF-8 so one symbol's
+trades stay in one partition, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from services import contracts
+from services.producer.frames import DeadLetter, Trade
+
+DEAD_LETTER_SOURCE = "producer"
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    """One message for Kafka; `symbol` is kept for logs and delivery reports."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    symbol: str | None
+
+
+def trade_value(trade: Trade) -> dict[str, object]:
+    """The trade as the versioned record of contracts.TRADE_FIELDS, fields in that order."""
+    value: dict[str, object] = {
+        "schema_version": contracts.TRADE_SCHEMA_VERSION,
+        "trade_id": trade.trade_id,
+        "symbol": trade.symbol,
+        "price": trade.price,
+        "volume": trade.volume,
+        "trade_ts_ms": trade.trade_ts_ms,
+        "conditions": list(trade.conditions),
+        "received_at_ms": trade.received_at_ms,
+    }
+    return value
+
+
+def trade_record(trade: Trade, topic: str) -> KafkaRecord:
+    """A trade as a Kafka record keyed by its symbol."""
+    return KafkaRecord(topic, trade.symbol.encode("utf-8"), orjson.dumps(trade_value(trade)), trade.symbol)
+
+
+def dead_letter_value(dead_letter: DeadLetter) -> dict[str, object]:
+    """The dead letter as the record of contracts.DEAD_LETTER_FIELDS, fields in that order."""
+    return {
+        "source": DEAD_LETTER_SOURCE,
+        "reason": dead_letter.reason.value,
+        "detail": dead_letter.detail,
+        "raw": dead_letter.raw[: contracts.MAX_RAW_CHARS],
+        "received_at_ms": dead_letter.received_at_ms,
+    }
+
+
+def dead_letter_record(dead_letter: DeadLetter, topic: str) -> KafkaRecord:
+    """A dead letter as a Kafka record, keyed by the symbol of the rejected trade when it named one."""
+    key = dead_letter.symbol.encode("utf-8") if dead_letter.symbol else None
+    return KafkaRecord(topic, key, orjson.dumps(dead_letter_value(dead_letter)), dead_letter.symbol)

@@ -1,0 +1,167 @@
+"""The producer's configuration: one typed class read from environment variables, checked before any I/O.
+
+A bad value stops the program with one line on stderr naming the variable and the reason, exit code 2,
+never echoing the API key (see `load_settings_or_exit`, which the simulator uses too).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from services import contracts
+from services.producer.symbols import parse_symbols
+
+FINNHUB_URL = "wss://ws.finnhub.io"
+SIMULATOR_URL = "ws://127.0.0.1:8765"
+DEFAULT_SYMBOLS = "AAPL,GOOGL,MSFT,AMZN,TSLA,BINANCE:BTCUSDT,BINANCE:ETHUSDT"
+SECRET_VARIABLES = ("FINNHUB_API_KEY", "SIMULATOR_TOKEN")
+"""Variables whose values never appear in any output."""
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Compression = Literal["lz4", "zstd", "snappy", "gzip", "none"]
+
+
+class ProducerSettings(BaseSettings):
+    """Every setting of `python -m services.producer`; field names are the env vars, lower-cased."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    finnhub_api_key: SecretStr | None = None
+    finnhub_ws_url: str | None = None
+    symbols: Annotated[tuple[str, ...], NoDecode] = parse_symbols(DEFAULT_SYMBOLS)
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1)
+    trades_topic: str = Field(contracts.TRADES_TOPIC, min_length=1)
+    dead_letter_topic: str = Field(contracts.DEAD_LETTER_TOPIC, min_length=1)
+    producer_replica_index: int = Field(0, ge=0)
+    producer_replica_count: int = Field(1, ge=1)
+    producer_metrics_host: str = "0.0.0.0"
+    producer_metrics_port: int = Field(8000, ge=1, le=65535)
+    producer_watchdog_seconds: float = Field(180.0, gt=0)
+    producer_dedupe_window_seconds: float = Field(300.0, ge=0)
+    producer_dedupe_max_frames: int = Field(10_000, ge=0)
+    producer_max_frame_bytes: int = Field(1_048_576, ge=1024)
+    producer_trade_max_future_seconds: float = Field(300.0, ge=0)
+    producer_trade_max_age_seconds: float = Field(7 * 24 * 3600.0, gt=0)
+    producer_buffer_max_messages: int = Field(500_000, ge=1, le=2_147_483_647)
+    producer_buffer_max_kbytes: int = Field(262_144, ge=1, le=2_147_483_647)
+    producer_kafka_compression: Compression = "lz4"
+    producer_kafka_linger_ms: int = Field(20, ge=0, le=900_000)
+    producer_kafka_batch_size: int = Field(262_144, ge=1, le=2_147_483_647)
+    producer_kafka_delivery_timeout_ms: int = Field(300_000, ge=1000)
+    producer_backoff_initial_seconds: float = Field(1.0, gt=0)
+    producer_backoff_max_seconds: float = Field(60.0, gt=0)
+    producer_backoff_reset_seconds: float = Field(30.0, ge=0)
+    producer_connect_timeout_seconds: float = Field(10.0, gt=0)
+    producer_shutdown_flush_seconds: float = Field(10.0, ge=0)
+    producer_record_file: Path | None = None
+    producer_log_level: LogLevel = "INFO"
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: object) -> object:
+        return parse_symbols(value) if isinstance(value, str) else value
+
+    @field_validator("finnhub_api_key")
+    @classmethod
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(c.isspace() or c in "&#?/" for c in value.get_secret_value()):
+            raise ValueError("contains a blank or one of & # ? / (an API key is letters and digits)")
+        return value
+
+    @field_validator("producer_log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_together(self) -> ProducerSettings:
+        if self.producer_replica_index >= self.producer_replica_count:
+            raise ValueError(
+                f"PRODUCER_REPLICA_INDEX ({self.producer_replica_index}) must be below "
+                f"PRODUCER_REPLICA_COUNT ({self.producer_replica_count})"
+            )
+        if self.producer_replica_count > len(self.symbols):
+            raise ValueError(
+                f"PRODUCER_REPLICA_COUNT ({self.producer_replica_count}) exceeds the"
+                f" {len(self.symbols)} SYMBOLS: some replica would have nothing to subscribe to"
+            )
+        if self.producer_backoff_max_seconds < self.producer_backoff_initial_seconds:
+            raise ValueError("PRODUCER_BACKOFF_MAX_SECONDS must be >= PRODUCER_BACKOFF_INITIAL_SECONDS")
+        url = self.finnhub_ws_url or (FINNHUB_URL if self.finnhub_api_key else SIMULATOR_URL)
+        check_ws_url(url, sending_key=self.finnhub_api_key is not None)
+        object.__setattr__(self, "finnhub_ws_url", url)
+        return self
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket endpoint without the token (resolved: never None after validation)."""
+        assert self.finnhub_ws_url is not None
+        return self.finnhub_ws_url
+
+
+def check_ws_url(url: str, sending_key: bool) -> None:
+    """Raise ValueError (naming FINNHUB_WS_URL) when `url` is unusable or would leak the key."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"FINNHUB_WS_URL must be ws://host[:port] or wss://host[:port], got {url[:100]!r}")
+    if "token" in parse_qs(parts.query):
+        raise ValueError("FINNHUB_WS_URL must not carry a token: put the key in FINNHUB_API_KEY")
+    if sending_key and parts.scheme == "ws" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"FINNHUB_WS_URL is unencrypted ws:// to {parts.hostname}: refusing to send FINNHUB_API_KEY there"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+Settings = TypeVar("Settings", bound=BaseSettings)
+
+
+def settings_error_line(error: ValidationError, secrets: Iterable[str] = ()) -> str:
+    """One readable line for a settings error: each bad variable and why, secrets replaced by ***."""
+    parts = []
+    for item in error.errors(include_url=False):
+        name = ".".join(str(part) for part in item["loc"]).upper()
+        reason = item["msg"].removeprefix("Value error, ")
+        shown = item.get("input")
+        if name and name not in SECRET_VARIABLES and isinstance(shown, str | int | float) and item["loc"]:
+            reason += f" (got {str(shown)[:100]!r})"
+        parts.append(f"{name}: {reason}" if name else reason)
+    line = "; ".join(parts)
+    for secret in secrets:
+        if secret:
+            line = line.replace(secret, "***")
+    return line.replace("\n", " ")
+
+
+def load_settings_or_exit(settings_type: type[Settings], program: str) -> Settings:
+    """Build `settings_type` from the environment, or print one line to stderr and exit with status 2."""
+    secrets = [os.environ.get(name, "") for name in SECRET_VARIABLES]
+    try:
+        return settings_type()
+    except ValidationError as exc:
+        line = settings_error_line(exc, secrets)
+    except SettingsError as exc:
+        line = str(exc)
+        for secret in secrets:
+            line = line.replace(secret, "***") if secret else line
+    sys.stderr.write(f"{program}: invalid configuration: {line}\n")
+    raise SystemExit(2)

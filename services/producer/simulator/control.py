@@ -1,0 +1,63 @@
+"""The simulator's HTTP control endpoint, served on the WebSocket port: tests force faults at a chosen moment.
+
+`GET /control/<action>[?conn=<id>]` acts on every client (or one) and answers JSON naming the clients it
+touched: drop, silence (`seconds=`), resume, garbage, repeat; `GET /control/stats` reports what was sent.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+import orjson
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+if TYPE_CHECKING:
+    from services.producer.simulator.server import SimulatorServer
+
+ACTIONS = ("drop", "silence", "resume", "garbage", "repeat", "stats")
+
+
+def json_response(status: HTTPStatus, body: object) -> Response:
+    payload = orjson.dumps(body) + b"\n"
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return Response(status.value, status.phrase, headers, payload)
+
+
+async def handle(
+    server: SimulatorServer, connection: ServerConnection, action: str, query: dict[str, list[str]]
+) -> Response:
+    """Run one control action; 400 for a bad parameter, 404 for an unknown action or client."""
+    if action == "stats":
+        return json_response(HTTPStatus.OK, server.stats())
+    if action not in ACTIONS:
+        return json_response(
+            HTTPStatus.NOT_FOUND, {"error": f"unknown action {action!r}", "actions": ACTIONS}
+        )
+    try:
+        wanted = int(query["conn"][0]) if "conn" in query else None
+        seconds = float(query.get("seconds", [server.settings.simulator_silence_seconds])[0])
+    except ValueError:
+        return json_response(HTTPStatus.BAD_REQUEST, {"error": "conn must be an integer, seconds a number"})
+    sessions = [s for s in list(server.sessions.values()) if wanted is None or s.id == wanted]
+    if wanted is not None and not sessions:
+        return json_response(HTTPStatus.NOT_FOUND, {"error": f"no client {wanted}"})
+    touched: list[int] = []
+    for session in sessions:
+        if action == "drop":
+            done = server.drop(session, "control")
+        elif action == "silence":
+            server.silence(session, seconds, "control")
+            done = True
+        elif action == "resume":
+            session.silenced_until = 0.0
+            done = True
+        elif action == "garbage":
+            done = await server.send_garbage(session)
+        else:
+            done = await server.send_repeat(session)
+        if done:
+            touched.append(session.id)
+    return json_response(HTTPStatus.OK, {"action": action, "connections": touched})

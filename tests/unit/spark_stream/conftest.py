@@ -1,0 +1,68 @@
+"""One small local Spark session for every Spark test, and a builder of Kafka-source-shaped inputs.
+
+The session's Python workers import `jobs` and `services` like spark-submit's do: through PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from services import contracts
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
+KafkaRecords = Callable[..., DataFrame]
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    os.environ["PYSPARK_PYTHON"] = (
+        sys.executable
+    )  # workers need this virtualenv's packages (cassandra-driver)
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("spark_stream-unit-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def kafka_frame(
+    spark: SparkSession,
+    values: Sequence[bytes | None],
+    *,
+    partition: int = 0,
+    first_offset: int = 100,
+    kafka_ts_ms: int = 1_700_000_000_000,
+    key: bytes | None = b"AAPL",
+) -> DataFrame:
+    """A DataFrame shaped like the Kafka source's output, one record per value (bytes or None)."""
+    timestamp = datetime.fromtimestamp(kafka_ts_ms / 1000, tz=UTC)
+    rows = [
+        (key, value, contracts.TRADES_TOPIC, partition, first_offset + index, timestamp)
+        for index, value in enumerate(values)
+    ]
+    return spark.createDataFrame(rows, KAFKA_SCHEMA)
+
+
+@pytest.fixture
+def kafka_records(spark: SparkSession) -> KafkaRecords:
+    return functools.partial(kafka_frame, spark)

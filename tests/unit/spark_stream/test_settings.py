@@ -1,0 +1,92 @@
+"""Configuration: defaults, parsing, and one readable line (exit 2) for a bad value."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from jobs.spark_stream.settings import StreamSettings
+from services import contracts
+
+from .conftest import REPO_ROOT
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith(("SPARK_STREAM_", "CASSANDRA_", "KAFKA_")) or name == "SPARK_MASTER":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env here
+
+
+def test_defaults_read_the_contract_topic_and_keyspace_with_a_checkpoint_under_var(tmp_path: Path) -> None:
+    settings = StreamSettings()
+    assert (settings.topic, settings.cassandra_keyspace, settings.metrics_port) == (
+        contracts.TRADES_TOPIC,
+        contracts.KEYSPACE,
+        8001,
+    )
+    assert settings.checkpoint_location == str(tmp_path / "var" / "checkpoints" / "spark_stream")
+    assert (settings.master, settings.watermark_ms, settings.trigger_interval) == (None, 10_000, "5 seconds")
+
+
+def test_cassandra_hosts_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASSANDRA_HOSTS", " 10.0.0.1, 10.0.0.2 ,")
+    assert StreamSettings().cassandra_target().hosts == ("10.0.0.1", "10.0.0.2")
+
+
+def test_checkpoint_uri_is_kept_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPARK_STREAM_CHECKPOINT_LOCATION", "s3a://bucket/checkpoints/spark_stream")
+    assert StreamSettings().checkpoint_location == "s3a://bucket/checkpoints/spark_stream"
+
+
+def test_password_is_not_shown_in_the_connection_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASSANDRA_USERNAME", "stream")
+    monkeypatch.setenv("CASSANDRA_PASSWORD", "hunter2")
+    target = StreamSettings().cassandra_target()
+    assert target.password == "hunter2"
+    assert "hunter2" not in repr(target)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SPARK_STREAM_WATERMARK_SECONDS", "-1"),
+        ("SPARK_STREAM_STARTING_OFFSETS", "yesterday"),
+        ("CASSANDRA_PORT", "ninety"),
+        ("CASSANDRA_HOSTS", " , "),
+        ("SPARK_STREAM_TRIGGER_SECONDS", "0"),
+    ],
+)
+def test_invalid_value_is_refused_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name):
+        StreamSettings()
+
+
+def test_job_with_bad_configuration_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(REPO_ROOT),
+        "SPARK_STREAM_METRICS_PORT": "not-a-port",
+        "CASSANDRA_PASSWORD": "s3cret-value",
+    }
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "jobs" / "spark_stream" / "main.py")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("spark_stream: invalid configuration: SPARK_STREAM_METRICS_PORT")
+    assert "Traceback" not in result.stderr and "s3cret-value" not in result.stderr
