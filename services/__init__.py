@@ -1,1 +1,1 @@
-"""Long-running services of the pipeline: the Finnhub producer, its simulator, and the contracts they share."""
+"""Long-running services of the pipeline: the Finnhub producer, its simulator, their shared contracts."""

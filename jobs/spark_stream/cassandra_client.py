@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cassandra import ConsistencyLevel
+from cassandra import ConsistencyLevel  # type: ignore[attr-defined]
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, ExecutionProfile, Session
 from cassandra.concurrent import execute_concurrent_with_args
