@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import control_plane, engines, health, render, tools
+from . import control_plane, engines, health, pipeline, render, tools
 from .settings import ROOT, ConfigError, RuntimeSettings, load_settings
 from .supervisor import Supervisor
 
@@ -77,11 +77,14 @@ def wait_healthy(settings: RuntimeSettings, pending_engines: Sequence[engines.En
 
 
 def _start_group(settings: RuntimeSettings, group: str) -> None:
-    members = engines.in_group(group)
+    members = engines.in_group(group, settings)
     if not members:
         return
     _say(f"starting the {group}: {', '.join(e.name for e in members)}")
-    _supervisor(settings).start_programs([e.name for e in members])
+    supervisor = _supervisor(settings)
+    unwanted = [e.name for e in engines.ENGINES if e.group == group and e not in members]
+    supervisor.stop_programs(unwanted)  # e.g. the simulator once FINNHUB_API_KEY is set
+    supervisor.start_programs([e.name for e in members])
     wait_healthy(settings, members)
 
 
@@ -103,14 +106,15 @@ def _bootstrap_once(settings: RuntimeSettings) -> None:
 def up(settings: RuntimeSettings) -> None:
     started = time.monotonic()
     control_plane.write_environment(settings, Path(sys.executable).parent)
+    pipeline.write_environment(settings)
     conf = render.render_all(settings)
     if tools.format_kafka_storage(settings):
         _say("  formatted Kafka storage (KRaft, first start)")
     _supervisor(settings).start()
     _say("waiting for the engines to answer health checks...")
-    wait_healthy(settings, engines.in_group(engines.CORE))
+    wait_healthy(settings, engines.in_group(engines.CORE, settings))
 
-    if engines.in_group(engines.CONTROL_PLANE):
+    if engines.in_group(engines.CONTROL_PLANE, settings):
         _say("migrating Airflow's metadata database...")
         control_plane.migrate_database(
             settings, settings.var_dir / "run" / "airflow" / "airflow.env", Path(sys.executable).parent
@@ -139,7 +143,7 @@ def status(settings: RuntimeSettings, probe: bool = True) -> bool:
     states = _supervisor(settings).programs()
     rows = [("SERVICE", "STATE", "PID", "PORT", "HEALTH", "URL")]
     all_ok = True
-    for engine in engines.ENGINES:
+    for engine in engines.wanted(settings):
         state = states.get(engine.name)
         verdict = "ok"
         if probe:
@@ -191,7 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "status":
             return 0 if status(settings) else 1
         elif args.command == "wait":
-            wait_healthy(settings, [engines.by_name(name) for name in args.services] or engines.ENGINES)
+            wait_healthy(
+                settings, [engines.by_name(name) for name in args.services] or engines.wanted(settings)
+            )
         else:
             command = TOOLS[args.command](settings, *tool_args)
             os.execvp(command[0], command)

@@ -23,6 +23,18 @@ def http_ok(url: str, timeout_s: float = 2.0) -> None:
         raise Unhealthy(f"GET {url}: {exc}") from None
 
 
+def producer_connected(metrics_port: int, timeout_s: float = 2.0) -> None:
+    """The producer is healthy when its metrics say the WebSocket is connected and subscribed."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            text = response.read().decode()
+    except OSError as exc:
+        raise Unhealthy(f"GET {url}: {exc}") from None
+    if "\nwebsocket_connected 1.0" not in text:
+        raise Unhealthy("producer is not connected to its WebSocket (websocket_connected is not 1)")
+
+
 def tcp_open(port: int, host: str = "127.0.0.1", timeout_s: float = 1.0) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout_s):

@@ -130,7 +130,16 @@ def render_all(settings: RuntimeSettings) -> Path:
     """Writes every rendered file under var/run/ and returns the supervisord config's path."""
     values = template_values(settings)
     run = settings.var_dir / "run"
-    for sub in ("programs", "kafka", "cassandra", "prometheus", "alertmanager", "airflow"):
+    for sub in (
+        "programs",
+        "kafka",
+        "cassandra",
+        "prometheus",
+        "alertmanager",
+        "airflow",
+        "producer",
+        "simulator",
+    ):
         (run / sub).mkdir(parents=True, exist_ok=True)
     for sub in (
         "log/airflow",

@@ -20,12 +20,14 @@ class RuntimeSettings(BaseSettings):
     var_dir: Path = Field(default=ROOT / "var", description="All runtime state: data, logs, jars, configs.")
 
     finnhub_api_key: SecretStr = SecretStr("")
+    finnhub_ws_url: str = Field(default="wss://ws.finnhub.io", description="used only with an API key")
     symbols: str = "AAPL,GOOGL,MSFT,AMZN,TSLA,BINANCE:BTCUSDT,BINANCE:ETHUSDT"
 
     kafka_port: Port = Field(default=9092, ge=1, le=65535)
     kafka_controller_port: Port = Field(default=9097, ge=1, le=65535)
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[kKmMgG]$")
     kafka_jmx_exporter_port: Port = Field(default=7071, ge=1, le=65535)
+    kafka_replication_factor: int = Field(default=1, ge=1, description="of the pipeline's topics")
 
     cassandra_host: str = "127.0.0.1"
     cassandra_port: Port = Field(default=9042, ge=1, le=65535)
@@ -33,6 +35,7 @@ class RuntimeSettings(BaseSettings):
     cassandra_jmx_port: Port = Field(default=7199, ge=1, le=65535)
     cassandra_heap: str = Field(default="1G", pattern=r"^\d+[kKmMgG]$")
     cassandra_jmx_exporter_port: Port = Field(default=7072, ge=1, le=65535)
+    cassandra_replication_factor: int = Field(default=1, ge=1, description="of the trading keyspace")
 
     prometheus_port: Port = Field(default=9090, ge=1, le=65535)
     alertmanager_port: Port = Field(default=9093, ge=1, le=65535)
@@ -54,6 +57,11 @@ class RuntimeSettings(BaseSettings):
     def airflow_db_url(self) -> str:
         url = self.airflow_database_url.get_secret_value()
         return url or f"sqlite:///{self.var_dir / 'airflow' / 'airflow.db'}"
+
+    @property
+    def uses_simulator(self) -> bool:
+        """Without an API key the pipeline runs on the built-in Finnhub simulator."""
+        return not self.finnhub_api_key.get_secret_value()
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -64,6 +64,14 @@ class Supervisor:
         if pending:
             self.ctl("start", *pending)
 
+    def stop_programs(self, names: list[str]) -> None:
+        """Stops the named programs that are running."""
+        running = [
+            n for n, state in self.programs().items() if n in names and state.state in ("RUNNING", "STARTING")
+        ]
+        if running:
+            self.ctl("stop", *running)
+
     def programs(self) -> dict[str, ProgramState]:
         if not self.is_running():
             return {}

@@ -1,7 +1,8 @@
 """The simulator's HTTP control endpoint, served on the WebSocket port: tests force faults at a chosen moment.
 
 `GET /control/<action>[?conn=<id>]` acts on every client (or one) and answers JSON naming the clients it
-touched: drop, silence (`seconds=`), resume, garbage, repeat; `GET /control/stats` reports what was sent.
+touched: drop, silence (`seconds=`), resume, garbage, repeat, send (`frame=`: any text, sent as one frame
+as it is); `GET /control/stats` reports what was sent.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from websockets.http11 import Response
 if TYPE_CHECKING:
     from services.producer.simulator.server import SimulatorServer
 
-ACTIONS = ("drop", "silence", "resume", "garbage", "repeat", "stats")
+ACTIONS = ("drop", "silence", "resume", "garbage", "repeat", "send", "stats")
 
 
 def json_response(status: HTTPStatus, body: object) -> Response:
@@ -41,6 +42,8 @@ async def handle(
         seconds = float(query.get("seconds", [server.settings.simulator_silence_seconds])[0])
     except ValueError:
         return json_response(HTTPStatus.BAD_REQUEST, {"error": "conn must be an integer, seconds a number"})
+    if action == "send" and "frame" not in query:
+        return json_response(HTTPStatus.BAD_REQUEST, {"error": "send needs frame=<the frame's text>"})
     sessions = [s for s in list(server.sessions.values()) if wanted is None or s.id == wanted]
     if wanted is not None and not sessions:
         return json_response(HTTPStatus.NOT_FOUND, {"error": f"no client {wanted}"})
@@ -56,6 +59,8 @@ async def handle(
             done = True
         elif action == "garbage":
             done = await server.send_garbage(session)
+        elif action == "send":
+            done = await server.send(session, query["frame"][0].encode(), fault="injected")
         else:
             done = await server.send_repeat(session)
         if done:
