@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -132,6 +132,7 @@ def parse_frame(frame: bytes, received_at_ms: int, rules: ValidationRules) -> Fr
         return _invalid(digest, DeadLetterReason.WRONG_TYPE, detail, frame, received_at_ms)
 
     outcome = FrameOutcome(FrameKind.TRADE, digest)
+    rejected: list[int] = []
     for index, trade_json in enumerate(trades_json):
         trade_id = f"{digest}-{index}"
         result = _validate_trade(trade_json, trade_id, received_at_ms, rules)
@@ -139,6 +140,15 @@ def parse_frame(frame: bytes, received_at_ms: int, rules: ValidationRules) -> Fr
             outcome.trades.append(result)
         else:
             outcome.dead_letters.append(result)
+            rejected.append(index)
+    if rejected:
+        # orjson reads an integer beyond 64 bits as a float; a rejected trade's raw text comes from the exact
+        # standard parser instead (a rare path), so the dead letter holds what Finnhub sent.
+        exact = json.loads(frame.decode("utf-8"))["data"]
+        outcome.dead_letters = [
+            replace(dead, raw=_trade_raw(exact[index]))
+            for dead, index in zip(outcome.dead_letters, rejected, strict=True)
+        ]
     return outcome
 
 

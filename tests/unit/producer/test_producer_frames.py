@@ -223,3 +223,11 @@ def test_nan_in_one_trade_does_not_lose_the_others_of_its_frame() -> None:
     outcome = parse_frame(frame, NOW_MS, RULES)
     assert [t.price for t in outcome.trades] == [2.0]
     assert [d.reason for d in outcome.dead_letters] == [DeadLetterReason.NON_FINITE]
+
+
+def test_a_rejected_trade_keeps_integers_beyond_64_bits_exactly_in_its_raw_text() -> None:
+    # orjson reads such an integer as a float; the dead letter must still hold what the server sent.
+    frame = b'{"type":"trade","data":[{"s":-9223372036854775809,"p":1.5,"t":1700000000000,"v":1}]}'
+    (dead,) = parse_frame(frame, NOW_MS, RULES).dead_letters
+    assert dead.reason is DeadLetterReason.WRONG_TYPE
+    assert dead.raw == '{"s":-9223372036854775809,"p":1.5,"t":1700000000000,"v":1}'
