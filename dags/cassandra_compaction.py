@@ -24,19 +24,14 @@ from airflow.sdk import DAG
 # Airflow component has been restarted since plugins/ was created.
 importlib.invalidate_caches()
 
-from finnhub_pipeline.dag_defaults import START_DATE, default_args, tags  # noqa: E402
+from finnhub_pipeline.dag_defaults import dag_kwargs  # noqa: E402
 from finnhub_pipeline.operators.compaction import CassandraCompactionOperator  # noqa: E402
 from services import contracts  # noqa: E402
 
 with DAG(
     dag_id="cassandra_compaction",
     schedule="30 3 * * *",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=tags("maintenance", "cassandra"),
-    default_args=default_args(),
+    **dag_kwargs(doc_md=__doc__, extra_tags=("maintenance", "cassandra")),
 ):
     for table in (contracts.TRADES_TABLE, contracts.AGGREGATES_TABLE, contracts.DEAD_LETTER_TABLE):
         CassandraCompactionOperator(

@@ -32,7 +32,7 @@ from airflow.sdk import DAG
 # Airflow component has been restarted since plugins/ was created.
 importlib.invalidate_caches()
 
-from finnhub_pipeline.dag_defaults import START_DATE, default_args, tags  # noqa: E402
+from finnhub_pipeline.dag_defaults import dag_kwargs  # noqa: E402
 from finnhub_pipeline.operators.migrations import CqlMigrationsOperator  # noqa: E402
 from finnhub_pipeline.operators.schema import SchemaDriftCheckOperator  # noqa: E402
 from finnhub_pipeline.operators.topics import KafkaTopicOperator  # noqa: E402
@@ -43,12 +43,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "sql" / "cql"
 with DAG(
     dag_id="pipeline_bootstrap",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=tags("bootstrap", "kafka", "cassandra"),
-    default_args=default_args(),
+    **dag_kwargs(doc_md=__doc__, extra_tags=("bootstrap", "kafka", "cassandra")),
 ):
     trades_topic = KafkaTopicOperator(
         task_id="ensure_trades_topic",

@@ -39,7 +39,7 @@ from airflow.sdk import DAG
 # Airflow component has been restarted since plugins/ was created.
 importlib.invalidate_caches()
 
-from finnhub_pipeline.dag_defaults import START_DATE, default_args, tags  # noqa: E402
+from finnhub_pipeline.dag_defaults import dag_kwargs  # noqa: E402
 from finnhub_pipeline.sensors.spark_health import SparkStreamHealthSensor  # noqa: E402
 from services import contracts  # noqa: E402
 
@@ -50,12 +50,7 @@ DEFAULT_CHECKPOINT_DIR = str(REPO_ROOT / "var" / "checkpoints" / "spark_stream")
 with DAG(
     dag_id="stream_supervisor",
     schedule="@continuous",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=tags("streaming", "spark"),
-    default_args=default_args(retries=3),
+    **dag_kwargs(doc_md=__doc__, extra_tags=("streaming", "spark"), retries=3),
 ):
     submit_stream = SparkSubmitOperator(
         task_id="submit_stream",

@@ -23,19 +23,14 @@ from airflow.sdk import DAG
 # Airflow component has been restarted since plugins/ was created.
 importlib.invalidate_caches()
 
-from finnhub_pipeline.dag_defaults import START_DATE, default_args, tags  # noqa: E402
+from finnhub_pipeline.dag_defaults import dag_kwargs  # noqa: E402
 from finnhub_pipeline.operators.ttl_audit import TtlAuditOperator  # noqa: E402
 from services import contracts  # noqa: E402
 
 with DAG(
     dag_id="ttl_audit",
     schedule="0 5 * * *",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=tags("maintenance", "cassandra", "retention"),
-    default_args=default_args(),
+    **dag_kwargs(doc_md=__doc__, extra_tags=("maintenance", "cassandra", "retention")),
 ):
     TtlAuditOperator(
         task_id="audit_ttl",

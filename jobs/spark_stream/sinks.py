@@ -12,18 +12,20 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from cassandra.query import UNSET_VALUE
 from pyspark.sql import DataFrame, Row
 
 from jobs.spark_stream import transforms
-from jobs.spark_stream.bars import BAR_WINDOW_MS, BarTrade, compute_bar
+from jobs.spark_stream.bars import BAR_WINDOW_MS, Bar, BarTrade, compute_bar
 from jobs.spark_stream.cassandra_client import CassandraTarget, CassandraWriteError, execute_all
 from jobs.spark_stream.metrics import LATENCY_BOUNDS_SECONDS, BatchStats, EventTimeClock, StreamMetrics
 from services import contracts
 
 log = logging.getLogger(__name__)
+
+_Item = TypeVar("_Item")
 
 CHUNK_ROWS = 10_000
 """Rows handed to the driver's concurrent executor at once, to bound an executor's memory."""
@@ -49,56 +51,90 @@ BAR_UPSERT = (
 )
 
 
-def _chunks(rows: Iterable[Row], size: int = CHUNK_ROWS) -> Iterator[list[Row]]:
-    iterator = iter(rows)
+def _chunks(items: Iterable[_Item], size: int = CHUNK_ROWS) -> Iterator[list[_Item]]:
+    iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
 
 
+def upsert_rows(target: CassandraTarget, cql: str, params: Iterable[tuple[Any, ...]], table: str) -> None:
+    """Run the upsert `cql` on `table` once per parameter tuple, CHUNK_ROWS tuples to an `execute_all` call.
+
+    Every write to Cassandra goes through here; the consistency level and concurrency are `target`'s.
+    """
+    for chunk in _chunks(params):
+        execute_all(target, cql, chunk, table)
+
+
+def _trade_params(trade: Row) -> tuple[Any, ...]:
+    """A `transforms.trade_rows` row bound to TRADES_INSERT (epoch ms bind as is)."""
+    return (
+        trade.symbol,
+        trade.trade_year,
+        trade.trade_month,
+        trade.trade_day,
+        trade.trade_ts_ms,
+        trade.trade_id,
+        trade.price,
+        trade.volume,
+        list(trade.conditions),
+        trade.received_at_ms,
+        trade.kafka_partition,
+        trade.kafka_offset,
+        trade.ingested_at_ms,
+    )
+
+
+def _dead_letter_params(dead_letter: Row) -> tuple[Any, ...]:
+    """A `transforms.dead_letter_rows` row bound to DEAD_LETTERS_INSERT."""
+    return (
+        dead_letter.source,
+        dead_letter.day,
+        dead_letter.kafka_topic,
+        dead_letter.kafka_partition,
+        dead_letter.kafka_offset,
+        dead_letter.reason,
+        dead_letter.detail,
+        dead_letter.raw,
+        dead_letter.kafka_key,
+        dead_letter.kafka_timestamp_ms,
+        dead_letter.rejected_at_ms,
+    )
+
+
+def _bar_params(window: Row, bar: Bar, updated_at_ms: int) -> tuple[Any, ...]:
+    """The bar computed for a `transforms.touched_windows` row, bound to BAR_UPSERT."""
+    return (
+        window.symbol,
+        window.trade_year,
+        window.trade_month,
+        window.window_start_ms,
+        window.window_start_ms + BAR_WINDOW_MS,
+        bar.open,
+        bar.high,
+        bar.low,
+        bar.close,
+        bar.volume,
+        bar.trade_count,
+        # Unset, not null: no tombstone. A window's volume never drops back to 0 (trades are only
+        # added), so there is never an earlier non-null vwap to clear.
+        UNSET_VALUE if bar.vwap is None else bar.vwap,
+        bar.mean_price,
+        bar.stddev_price,
+        bar.first_trade_ts_ms,
+        bar.last_trade_ts_ms,
+        updated_at_ms,
+    )
+
+
 def write_trades_partition(target: CassandraTarget, rows: Iterable[Row]) -> None:
-    """Upsert one Spark partition of `transforms.trade_rows` into `trades_v2` (epoch ms bind as is)."""
-    for chunk in _chunks(rows):
-        params = [
-            (
-                r.symbol,
-                r.trade_year,
-                r.trade_month,
-                r.trade_day,
-                r.trade_ts_ms,
-                r.trade_id,
-                r.price,
-                r.volume,
-                list(r.conditions),
-                r.received_at_ms,
-                r.kafka_partition,
-                r.kafka_offset,
-                r.ingested_at_ms,
-            )
-            for r in chunk
-        ]
-        execute_all(target, TRADES_INSERT, params, contracts.TRADES_TABLE)
+    """Upsert one Spark partition of `transforms.trade_rows` into `trades_v2`."""
+    upsert_rows(target, TRADES_INSERT, map(_trade_params, rows), contracts.TRADES_TABLE)
 
 
 def write_dead_letters_partition(target: CassandraTarget, rows: Iterable[Row]) -> None:
     """Upsert one Spark partition of `transforms.dead_letter_rows` into `dead_letters`."""
-    for chunk in _chunks(rows):
-        params = [
-            (
-                r.source,
-                r.day,
-                r.kafka_topic,
-                r.kafka_partition,
-                r.kafka_offset,
-                r.reason,
-                r.detail,
-                r.raw,
-                r.kafka_key,
-                r.kafka_timestamp_ms,
-                r.rejected_at_ms,
-            )
-            for r in chunk
-        ]
-        execute_all(target, DEAD_LETTERS_INSERT, params, contracts.DEAD_LETTER_TABLE)
+    upsert_rows(target, DEAD_LETTERS_INSERT, map(_dead_letter_params, rows), contracts.DEAD_LETTER_TABLE)
 
 
 def recompute_bars_partition(target: CassandraTarget, windows: Iterable[Row], *, updated_at_ms: int) -> None:
@@ -130,31 +166,8 @@ def recompute_bars_partition(target: CassandraTarget, windows: Iterable[Row], *,
                     f"no trades read back for {window.symbol} window_start_ms={window.window_start_ms}; "
                     f"check CASSANDRA_CONSISTENCY (now {target.consistency})"
                 )
-            bar = compute_bar(trades)
-            upserts.append(
-                (
-                    window.symbol,
-                    window.trade_year,
-                    window.trade_month,
-                    window.window_start_ms,
-                    window.window_start_ms + BAR_WINDOW_MS,
-                    bar.open,
-                    bar.high,
-                    bar.low,
-                    bar.close,
-                    bar.volume,
-                    bar.trade_count,
-                    # Unset, not null: no tombstone. A window's volume never drops back to 0 (trades are only
-                    # added), so there is never an earlier non-null vwap to clear.
-                    UNSET_VALUE if bar.vwap is None else bar.vwap,
-                    bar.mean_price,
-                    bar.stddev_price,
-                    bar.first_trade_ts_ms,
-                    bar.last_trade_ts_ms,
-                    updated_at_ms,
-                )
-            )
-        execute_all(target, BAR_UPSERT, upserts, contracts.AGGREGATES_TABLE)
+            upserts.append(_bar_params(window, compute_bar(trades), updated_at_ms))
+        upsert_rows(target, BAR_UPSERT, upserts, contracts.AGGREGATES_TABLE)
 
 
 def error_summary(error: BaseException) -> str:

@@ -1,20 +1,7 @@
-"""Airflow for DAG tests: a throw-away AIRFLOW_HOME, unit-test mode, no examples, plugins importable.
-
-Set before anything imports airflow, which reads its configuration once at import.
-"""
+"""Airflow for DAG tests, configured (tests/airflow_setup.py) before anything imports airflow."""
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
-from pathlib import Path
+from tests.airflow_setup import configure_airflow
 
-ROOT = Path(__file__).resolve().parents[2]
-
-os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
-os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
-os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
-os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
-sys.path.insert(0, str(ROOT / "plugins"))
+configure_airflow()

@@ -159,6 +159,64 @@ def test_trade_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatc
     ]
 
 
+def dead_letter_row() -> Row:
+    return Row(
+        source="kafka",
+        day="2023-11-14",
+        kafka_topic="trades",
+        kafka_partition=1,
+        kafka_offset=4,
+        reason="invalid_price",
+        detail="price is NaN",
+        raw=b"{}",
+        kafka_key=b"AAPL",
+        kafka_timestamp_ms=MINUTE + 3,
+        rejected_at_ms=MINUTE + 9,
+    )
+
+
+def test_dead_letter_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    cassandra = FakeCassandra([])
+    monkeypatch.setattr(sinks, "execute_all", cassandra)
+
+    sinks.write_dead_letters_partition(TARGET, [dead_letter_row()])
+
+    assert cassandra.writes[contracts.DEAD_LETTER_TABLE] == [
+        {
+            "source": "kafka",
+            "day": "2023-11-14",
+            "kafka_topic": "trades",
+            "kafka_partition": 1,
+            "kafka_offset": 4,
+            "reason": "invalid_price",
+            "detail": "price is NaN",
+            "raw": b"{}",
+            "kafka_key": b"AAPL",
+            "kafka_timestamp": MINUTE + 3,
+            "rejected_at": MINUTE + 9,
+        }
+    ]
+
+
+def test_partition_larger_than_a_chunk_is_written_in_chunk_sized_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, int, str]] = []
+
+    def record(target: CassandraTarget, cql: str, params: list[tuple[Any, ...]], table: str) -> list[Any]:
+        calls.append((cql, len(params), table))
+        return [None] * len(params)
+
+    monkeypatch.setattr(sinks, "execute_all", record)
+
+    sinks.write_dead_letters_partition(TARGET, [dead_letter_row()] * (sinks.CHUNK_ROWS + 1))
+
+    assert calls == [
+        (sinks.DEAD_LETTERS_INSERT, sinks.CHUNK_ROWS, contracts.DEAD_LETTER_TABLE),
+        (sinks.DEAD_LETTERS_INSERT, 1, contracts.DEAD_LETTER_TABLE),
+    ]
+
+
 class RecordingWriter:
     """A partition writer for Spark's workers that appends its rows as JSON lines to a file."""
 
