@@ -129,8 +129,16 @@ test-integration: install test-packages .env ## integration tests only (real ser
 test-faults: install test-packages .env ## the slow fault-injection tests only (kill -9, broker restarts)
 	@$(PYTEST) tests -m faults $(ARGS)
 
+# --- benchmarks: ratios against a raw baseline measured in the same run (figures in var/bench/) ----------
+BENCH := PYTHONPATH=deploy/local:. $(PY) -m
+.PHONY: bench bench-producer
+bench: bench-producer ## every benchmark
+
+bench-producer: up ## trades/s simulator → producer → Kafka, next to a raw confluent-kafka loop (ARGS="--trades N")
+	@$(BENCH) benchmarks.bench_producer $(ARGS)
+
 lint: venv ## ruff, mypy, promtool on rules and configs
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy services jobs deploy/local/stack
+	@$(VENV)/bin/mypy services jobs deploy/local/stack benchmarks
 	@promtool check rules monitoring/prometheus/rules/*.yml

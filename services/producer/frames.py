@@ -9,10 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -54,9 +53,8 @@ class ValidationRules:
     max_age_ms: int = 7 * 24 * 3600 * 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """One valid trade, ready to become a Kafka record."""
+class Trade(NamedTuple):
+    """One valid trade, ready to become a Kafka record (a NamedTuple: built for every trade, cheaply)."""
 
     trade_id: str
     symbol: str
@@ -197,54 +195,76 @@ def _is_text(value: Any) -> bool:
 def _validate_trade(
     trade_json: Any, trade_id: str, received_at_ms: int, rules: ValidationRules
 ) -> Trade | DeadLetter:
-    symbol = trade_json.get("s") if isinstance(trade_json, Mapping) else None
-    known_symbol = symbol if isinstance(symbol, str) and _is_text(symbol) else None
-
-    def reject(reason: DeadLetterReason, detail: str) -> DeadLetter:
-        return DeadLetter(
-            reason, f"{trade_id}: {detail}", _trade_raw(trade_json), received_at_ms, known_symbol
+    # The checks run on every trade: exact type tests and one encode per trade keep them cheap.
+    if type(trade_json) is not dict:
+        detail = f"trade is a JSON {type(trade_json).__name__}, expected an object"
+        return _reject(DeadLetterReason.WRONG_TYPE, detail, trade_json, trade_id, received_at_ms)
+    try:
+        symbol, price, trade_ts_ms, volume = (
+            trade_json["s"],
+            trade_json["p"],
+            trade_json["t"],
+            trade_json["v"],
         )
-
-    if not isinstance(trade_json, Mapping):
-        return reject(
-            DeadLetterReason.WRONG_TYPE, f"trade is a JSON {type(trade_json).__name__}, expected an object"
+    except KeyError:
+        missing = ", ".join(name for name in ("s", "p", "t", "v") if name not in trade_json)
+        return _reject(
+            DeadLetterReason.MISSING_FIELD, f"missing {missing}", trade_json, trade_id, received_at_ms
         )
-    missing = [name for name in ("s", "p", "t", "v") if name not in trade_json]
-    if missing:
-        return reject(DeadLetterReason.MISSING_FIELD, f"missing {', '.join(missing)}")
-    price, volume, trade_ts_ms = trade_json["p"], trade_json["v"], trade_json["t"]
-    if known_symbol is None or not symbol:
-        return reject(DeadLetterReason.WRONG_TYPE, "s must be a non-empty string")
+    if type(symbol) is not str or not symbol or not _is_text(symbol):
+        detail = "s must be a non-empty string"
+        return _reject(DeadLetterReason.WRONG_TYPE, detail, trade_json, trade_id, received_at_ms)
     for name, value in (("p", price), ("v", volume)):
         if not _is_number(value):
-            return reject(DeadLetterReason.WRONG_TYPE, f"{name} must be a number, got {type(value).__name__}")
-    if not isinstance(trade_ts_ms, int) or isinstance(trade_ts_ms, bool):
-        return reject(DeadLetterReason.WRONG_TYPE, f"t must be an integer, got {type(trade_ts_ms).__name__}")
+            detail = f"{name} must be a number, got {type(value).__name__}"
+            return _reject(DeadLetterReason.WRONG_TYPE, detail, trade_json, trade_id, received_at_ms)
+    if type(trade_ts_ms) is not int:
+        detail = f"t must be an integer, got {type(trade_ts_ms).__name__}"
+        return _reject(DeadLetterReason.WRONG_TYPE, detail, trade_json, trade_id, received_at_ms)
     conditions = trade_json.get("c")
     if conditions is None:
         conditions = []
-    if not isinstance(conditions, list) or not all(_is_text(code) for code in conditions):
-        return reject(DeadLetterReason.WRONG_TYPE, "c must be a list of strings")
+    if type(conditions) is not list or (conditions and not _are_texts(conditions)):
+        detail = "c must be a list of strings"
+        return _reject(DeadLetterReason.WRONG_TYPE, detail, trade_json, trade_id, received_at_ms)
     try:
         price, volume = float(price), float(volume)
     except OverflowError:
-        return reject(DeadLetterReason.NON_FINITE, "p or v overflows a double")
+        detail = "p or v overflows a double"
+        return _reject(DeadLetterReason.NON_FINITE, detail, trade_json, trade_id, received_at_ms)
+    problem: tuple[DeadLetterReason, str] | None = None
     if not (math.isfinite(price) and math.isfinite(volume)):
-        return reject(DeadLetterReason.NON_FINITE, f"p={price} v={volume}")
-    if price <= 0:
-        return reject(DeadLetterReason.NON_POSITIVE_PRICE, f"p={price}")
-    if volume < 0:
-        return reject(DeadLetterReason.NEGATIVE_VOLUME, f"v={volume}")
-    if trade_ts_ms > received_at_ms + rules.max_future_ms:
+        problem = DeadLetterReason.NON_FINITE, f"p={price} v={volume}"
+    elif price <= 0:
+        problem = DeadLetterReason.NON_POSITIVE_PRICE, f"p={price}"
+    elif volume < 0:
+        problem = DeadLetterReason.NEGATIVE_VOLUME, f"v={volume}"
+    elif trade_ts_ms > received_at_ms + rules.max_future_ms:
         ahead_s = (trade_ts_ms - received_at_ms) / 1000
-        return reject(
-            DeadLetterReason.TIMESTAMP_IN_FUTURE, f"t={trade_ts_ms} is {ahead_s:.0f}s ahead of receipt"
-        )
-    if trade_ts_ms < received_at_ms - rules.max_age_ms:
+        problem = DeadLetterReason.TIMESTAMP_IN_FUTURE, f"t={trade_ts_ms} is {ahead_s:.0f}s ahead of receipt"
+    elif trade_ts_ms < received_at_ms - rules.max_age_ms:
         age_s = (received_at_ms - trade_ts_ms) / 1000
-        return reject(
-            DeadLetterReason.TIMESTAMP_TOO_OLD, f"t={trade_ts_ms} is {age_s:.0f}s older than receipt"
-        )
-    if symbol not in rules.symbols:
-        return reject(DeadLetterReason.UNKNOWN_SYMBOL, f"s={symbol[:80]!r} is not subscribed by this replica")
+        problem = DeadLetterReason.TIMESTAMP_TOO_OLD, f"t={trade_ts_ms} is {age_s:.0f}s older than receipt"
+    elif symbol not in rules.symbols:
+        problem = DeadLetterReason.UNKNOWN_SYMBOL, f"s={symbol[:80]!r} is not subscribed by this replica"
+    if problem is not None:
+        return _reject(*problem, trade_json, trade_id, received_at_ms)
     return Trade(trade_id, symbol, price, volume, trade_ts_ms, tuple(conditions), received_at_ms)
+
+
+def _reject(
+    reason: DeadLetterReason, detail: str, trade_json: Any, trade_id: str, received_at_ms: int
+) -> DeadLetter:
+    """A rejected trade's dead letter; keyed by its symbol when it named a valid one."""
+    symbol = trade_json.get("s") if isinstance(trade_json, dict) else None
+    known_symbol = symbol if isinstance(symbol, str) and _is_text(symbol) else None
+    return DeadLetter(reason, f"{trade_id}: {detail}", _trade_raw(trade_json), received_at_ms, known_symbol)
+
+
+def _are_texts(values: list[Any]) -> bool:
+    """Every value is a string encodable as UTF-8 (one join and one encode, not one per value)."""
+    try:
+        "".join(values).encode("utf-8")
+    except (TypeError, UnicodeEncodeError):
+        return False
+    return True

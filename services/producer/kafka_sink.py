@@ -109,13 +109,18 @@ class KafkaSink:
         self._stop = stop
         self._wait = full_queue_wait_seconds
         self._failure_log = RateLimitedLog(kind="kafka_delivery_failed")
+        # Per topic: a delivery callback that only counts, and the acknowledgements not yet added to the
+        # metric. A plain integer per record, added to Prometheus once per poll, keeps the callback cheap.
+        self._on_delivery: dict[str, Callable[[Any, Any], None]] = {}
+        self._acked: dict[str, list[int]] = {}
 
     def send(self, record: KafkaRecord) -> bool:
         """Queue `record`; False only when shutdown began while the queue stayed full (counted, logged)."""
         waited = False
         while True:
             try:
-                self._producer.produce(record.topic, record.value, record.key, on_delivery=self.on_delivery)
+                on_delivery = self._on_delivery.get(record.topic) or self._delivery_callback(record.topic)
+                self._producer.produce(record.topic, record.value, record.key, on_delivery=on_delivery)
                 return True
             except BufferError:
                 if not waited:
@@ -136,6 +141,18 @@ class KafkaSink:
                     return False
                 self._producer.poll(self._wait)
 
+    def _delivery_callback(self, topic: str) -> Callable[[Any, Any], None]:
+        acked = self._acked[topic] = [0]
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err is None:
+                acked[0] += 1
+            else:
+                self.on_delivery(err, msg)
+
+        self._on_delivery[topic] = on_delivery
+        return on_delivery
+
     def on_delivery(self, err: Any, msg: Any) -> None:
         """Delivery report from librdkafka: count every record once, as sent or as failed."""
         topic = msg.topic() or "unknown"
@@ -146,14 +163,22 @@ class KafkaSink:
         symbol = key.decode("utf-8", errors="replace") if key else None
         self._count_failure(topic, symbol, str(err))
 
+    def _publish_acks(self) -> None:
+        for topic, acked in self._acked.items():
+            if acked[0]:
+                self._metrics.kafka_messages_sent.labels(topic=topic).inc(acked[0])
+                acked[0] = 0
+
     def poll(self) -> None:
         """Serve delivery callbacks without blocking; refresh the queue gauge."""
         self._producer.poll(0)
+        self._publish_acks()
         self._metrics.kafka_queue.set(len(self._producer))
 
     def close(self, timeout_seconds: float) -> int:
         """Flush for at most `timeout_seconds`, then purge and count what is left; returns that count."""
         left = self._producer.flush(timeout_seconds)
+        self._publish_acks()
         if left:
             self._producer.purge()
             self._producer.flush(0)  # fires the purged records' callbacks, which count them as failed

@@ -6,7 +6,7 @@ trades stay in one partition, in order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -16,8 +16,7 @@ from services.producer.frames import DeadLetter, Trade
 DEAD_LETTER_SOURCE = "producer"
 
 
-@dataclass(frozen=True, slots=True)
-class KafkaRecord:
+class KafkaRecord(NamedTuple):
     """One message for Kafka; `symbol` is kept for logs and delivery reports."""
 
     topic: str
