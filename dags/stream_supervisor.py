@@ -22,7 +22,8 @@ spark-submit. `execution_timeout` is None on both tasks: a stream has no end.
 
 Variables: `spark_jars` (comma-separated jars: Kafka connector; `make up` sets AIRFLOW_VAR_SPARK_JARS),
 `spark_checkpoint_dir`, `spark_executor_memory` (1g), `spark_driver_memory` (1g),
-`spark_stream_metrics_port` (8001), `spark_stream_stall_minutes` (10).
+`spark_stream_metrics_port` (8001), `spark_stream_stall_minutes` (10), `spark_starting_offsets`
+(`earliest`, `latest` or a Unix time in ms; used only when the checkpoint is empty).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ with DAG(
             ),
             "SPARK_STREAM_METRICS_PORT": "{{ var.value.get('spark_stream_metrics_port', '8001') }}",
             "SPARK_STREAM_TOPIC": contracts.TRADES_TOPIC,
+            # Where a job with an empty checkpoint starts: `make reset-checkpoint FROM=...` sets it.
+            "SPARK_STREAM_STARTING_OFFSETS": "{{ var.value.get('spark_starting_offsets', 'earliest') }}",
         },
         application_args=[],
         retries=8,
