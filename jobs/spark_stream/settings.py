@@ -6,6 +6,7 @@ Validated before Spark or any client starts; `main` turns a validation error int
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,6 +17,8 @@ from jobs.spark_stream.cassandra_client import CassandraTarget
 from services import contracts
 
 DEFAULT_CHECKPOINT_LOCATION = "var/checkpoints/spark_stream"
+STARTING_OFFSET_KEYWORDS = ("earliest", "latest")
+UNIX_MS = re.compile(r"[0-9]{1,15}")
 
 
 class StreamSettings(BaseSettings):
@@ -26,10 +29,9 @@ class StreamSettings(BaseSettings):
     # --- Kafka source ---
     kafka_bootstrap_servers: str = Field(default="localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     topic: str = Field(default=contracts.TRADES_TOPIC, min_length=1, validation_alias="SPARK_STREAM_TOPIC")
-    starting_offsets: Literal["earliest", "latest"] = Field(
-        default="earliest", validation_alias="SPARK_STREAM_STARTING_OFFSETS"
-    )
-    """Only used when the checkpoint is empty; afterwards the checkpoint decides where to resume."""
+    starting_offsets: str = Field(default="earliest", validation_alias="SPARK_STREAM_STARTING_OFFSETS")
+    """`earliest`, `latest` or a Unix time in ms (the first record at or after it). Only used when the
+    checkpoint is empty; afterwards the checkpoint decides where to resume."""
     max_offsets_per_trigger: int = Field(
         default=20_000, gt=0, validation_alias="SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER"
     )
@@ -86,6 +88,14 @@ class StreamSettings(BaseSettings):
             return hosts
         return value
 
+    @field_validator("starting_offsets")
+    @classmethod
+    def _starting_position(cls, value: str) -> str:
+        value = value.strip()
+        if value in STARTING_OFFSET_KEYWORDS or UNIX_MS.fullmatch(value):
+            return value
+        raise ValueError("must be earliest, latest or a Unix time in milliseconds (digits only)")
+
     @field_validator("checkpoint_location")
     @classmethod
     def _absolute_checkpoint(cls, value: str) -> str:
@@ -94,6 +104,11 @@ class StreamSettings(BaseSettings):
         if "://" in value or value.startswith("file:"):
             return value
         return str(Path(os.path.expanduser(value)).resolve())
+
+    @property
+    def starting_timestamp_ms(self) -> int | None:
+        """The Unix time in ms to start from, or None when starting from `earliest`/`latest`."""
+        return int(self.starting_offsets) if UNIX_MS.fullmatch(self.starting_offsets) else None
 
     @property
     def trigger_interval(self) -> str:

@@ -11,13 +11,26 @@ from pyspark.sql import DataFrame, SparkSession
 from jobs.spark_stream.settings import StreamSettings
 
 
+def starting_position_options(settings: StreamSettings) -> dict[str, str]:
+    """The Kafka source options saying where a query with an empty checkpoint starts."""
+    timestamp_ms = settings.starting_timestamp_ms
+    if timestamp_ms is None:
+        return {"startingOffsets": settings.starting_offsets}
+    return {
+        "startingTimestamp": str(timestamp_ms),
+        # A partition with no record at or after the time (idle, or a time in the future) starts at its
+        # end instead of failing the query (Spark's default strategy is `error`).
+        "startingOffsetsByTimestampStrategy": "latest",
+    }
+
+
 def read_trade_records(spark: SparkSession, settings: StreamSettings) -> DataFrame:
     """An unbounded DataFrame of the topic's records, resumed from the checkpoint when there is one."""
     return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
         .option("subscribe", settings.topic)
-        .option("startingOffsets", settings.starting_offsets)
+        .options(**starting_position_options(settings))
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
         .option("failOnDataLoss", str(settings.fail_on_data_loss).lower())
         .load()
