@@ -70,6 +70,10 @@ def environment(settings: RuntimeSettings, venv_bin: Path) -> dict[str, str]:
         "AIRFLOW__API__SECRET_KEY": _secret(settings, "api_secret_key"),
         "AIRFLOW__API_AUTH__JWT_SECRET": _secret(settings, "jwt_secret"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": settings.airflow_db_url,
+        # Unit-test mode makes Airflow ignore AIRFLOW_CONFIG (StatsD off, dags_folder under AIRFLOW_HOME).
+        # The plugin tests set it in pytest's environment; when pytest's `stack up` starts supervisord on a
+        # fresh machine every program inherits it, so the components pin it off here.
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW_VAR_SPARK_JARS": spark_jars,
         "AIRFLOW_VAR_SPARK_CHECKPOINT_DIR": str(settings.var_dir / "checkpoints" / "spark_stream"),
         # Task processes import the pipeline's packages and call spark-submit, airflow and nodetool by name.
