@@ -14,19 +14,13 @@ Connection: `cassandra_default` (extras `nodetool`, `jmx_host`, `jmx_port`).
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 
 from airflow.sdk import DAG
 
-# Airflow processes that started before plugins/ existed cached "no importer" for it on sys.path and would
-# never find finnhub_pipeline; this clears that negative cache (cheap, a no-op otherwise). Remove once every
-# Airflow component has been restarted since plugins/ was created.
-importlib.invalidate_caches()
-
-from finnhub_pipeline.dag_defaults import dag_kwargs  # noqa: E402
-from finnhub_pipeline.operators.compaction import CassandraCompactionOperator  # noqa: E402
-from services import contracts  # noqa: E402
+from finnhub_pipeline.dag_defaults import dag_kwargs
+from finnhub_pipeline.operators.compaction import CassandraCompactionOperator
+from services import contracts
 
 with DAG(
     dag_id="cassandra_compaction",

@@ -22,21 +22,15 @@ Connections: `kafka_default`, `cassandra_default`.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from airflow.sdk import DAG
 
-# Airflow processes that started before plugins/ existed cached "no importer" for it on sys.path and would
-# never find finnhub_pipeline; this clears that negative cache (cheap, a no-op otherwise). Remove once every
-# Airflow component has been restarted since plugins/ was created.
-importlib.invalidate_caches()
-
-from finnhub_pipeline.dag_defaults import dag_kwargs  # noqa: E402
-from finnhub_pipeline.operators.migrations import CqlMigrationsOperator  # noqa: E402
-from finnhub_pipeline.operators.schema import SchemaDriftCheckOperator  # noqa: E402
-from finnhub_pipeline.operators.topics import KafkaTopicOperator  # noqa: E402
-from services import contracts  # noqa: E402
+from finnhub_pipeline.dag_defaults import dag_kwargs
+from finnhub_pipeline.operators.migrations import CqlMigrationsOperator
+from finnhub_pipeline.operators.schema import SchemaDriftCheckOperator
+from finnhub_pipeline.operators.topics import KafkaTopicOperator
+from services import contracts
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "sql" / "cql"
 

@@ -6,8 +6,8 @@ one run at a time.
 
 - **submit_stream** runs `spark-submit` through the Spark provider's `SparkSubmitOperator` on the
   `spark_default` connection (master, deploy mode, binary). When the job exits it fails and is retried
-  with exponential backoff (30 s doubling to 10 min); when its retries are spent the run fails and the
-  continuous schedule starts a fresh run at once.
+  with a backoff capped at 60 s (30 s, then 60 s), so a crashed job runs again within 2 minutes; when
+  its retries are spent the run fails and the continuous schedule starts a fresh run at once.
 - **watch_stream** (`SparkStreamHealthSensor`) runs beside it: every minute it reads the job's Prometheus
   metrics and the `trades` topic's end offsets; when no batch completed for `spark_stream_stall_minutes`
   while the lag grew, it kills the job's spark-submit process (SIGTERM, then SIGKILL), so submit_stream
@@ -28,21 +28,15 @@ Variables: `spark_jars` (comma-separated jars: Kafka connector; `make up` sets A
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG
 
-# Airflow processes that started before plugins/ existed cached "no importer" for it on sys.path and would
-# never find finnhub_pipeline; this clears that negative cache (cheap, a no-op otherwise). Remove once every
-# Airflow component has been restarted since plugins/ was created.
-importlib.invalidate_caches()
-
-from finnhub_pipeline.dag_defaults import dag_kwargs  # noqa: E402
-from finnhub_pipeline.sensors.spark_health import SparkStreamHealthSensor  # noqa: E402
-from services import contracts  # noqa: E402
+from finnhub_pipeline.dag_defaults import dag_kwargs
+from finnhub_pipeline.sensors.spark_health import SparkStreamHealthSensor
+from services import contracts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 APPLICATION = str(REPO_ROOT / "jobs" / "spark_stream" / "main.py")
@@ -76,9 +70,12 @@ with DAG(
         application_args=[],
         retries=8,
         retry_delay=timedelta(seconds=30),
-        # A multiplier since Airflow 3.3 (True would mean 1.0: no backoff): 30 s, 60 s, 120 s ... 10 min.
+        # A multiplier since Airflow 3.3 (True would mean 1.0: no backoff). Capped at 60 s: try_number only
+        # grows within the never-ending continuous run, so after a few kills an uncapped backoff (up to
+        # 10 min) would break the promise of a restart within 2 minutes; 8 tries of <= 60 s still spare a
+        # crash-looping job, and a fresh run then starts at 30 s again.
         retry_exponential_backoff=2.0,
-        max_retry_delay=timedelta(minutes=10),
+        max_retry_delay=timedelta(seconds=60),
         execution_timeout=None,
     )
     watch_stream = SparkStreamHealthSensor(

@@ -13,19 +13,13 @@ Variables: `ttl_audit_sample_size` (1000 rows per table). Connection: `cassandra
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 
 from airflow.sdk import DAG
 
-# Airflow processes that started before plugins/ existed cached "no importer" for it on sys.path and would
-# never find finnhub_pipeline; this clears that negative cache (cheap, a no-op otherwise). Remove once every
-# Airflow component has been restarted since plugins/ was created.
-importlib.invalidate_caches()
-
-from finnhub_pipeline.dag_defaults import dag_kwargs  # noqa: E402
-from finnhub_pipeline.operators.ttl_audit import TtlAuditOperator  # noqa: E402
-from services import contracts  # noqa: E402
+from finnhub_pipeline.dag_defaults import dag_kwargs
+from finnhub_pipeline.operators.ttl_audit import TtlAuditOperator
+from services import contracts
 
 with DAG(
     dag_id="ttl_audit",

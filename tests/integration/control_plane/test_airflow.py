@@ -65,3 +65,10 @@ def test_ui_shows_every_dag_in_headless_chromium(runtime: RuntimeSettings, airfl
     assert "Dags" in str(page) or "DAG" in str(page)
     assert screenshot.stat().st_size > 10_000
     assert Path(screenshot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dag_processor_parses_every_dag_without_import_errors(airflow: AirflowApi) -> None:
+    # The DAG files import finnhub_pipeline from plugins/ with no importlib cache workaround.
+    eventually(lambda: airflow.dag_ids() >= DAG_IDS, 120, interval_s=3, what="DAGs parsed")
+
+    assert airflow.get("/api/v2/importErrors")["import_errors"] == []
