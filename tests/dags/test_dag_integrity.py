@@ -139,7 +139,7 @@ def test_stream_supervisor_retries_with_capped_exponential_backoff_and_no_timeou
     assert task.retries >= 2
     assert task.retry_delay.total_seconds() == 30
     assert task.retry_exponential_backoff == 2.0
-    assert task.max_retry_delay.total_seconds() == 600
+    assert task.max_retry_delay.total_seconds() == 60
     assert task.execution_timeout is None
 
 
