@@ -114,6 +114,21 @@ clean: ## stop everything and delete var/ (data, logs, jars): needs FORCE=1
 	@$(MAKE) --no-print-directory down
 	@rm -rf $(VAR) && echo "deleted $(VAR)/"
 
+# --- Airflow: trigger, restore, logs ---------------------------------------------------------------------
+.PHONY: trigger restore logs-airflow
+AIRFLOW_LOGS := $(foreach c,scheduler api-server dag-processor triggerer,$(VAR)/log/airflow-$(c).log)
+
+trigger: ## run a DAG through Airflow's REST API, wait, print its state: make trigger DAG=<dag_id> [TIMEOUT=s]
+	@test -n "$(DAG)" || { echo "usage: make trigger DAG=<dag_id> [TIMEOUT=seconds]"; exit 2; }
+	@$(STACK).airflow_cli trigger "$(DAG)" $(if $(TIMEOUT),--timeout $(TIMEOUT))
+
+restore: ## restore a Cassandra backup: make restore BACKUP=var/backups/<time> [KEYSPACE=<new name>]
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=var/backups/<time> [KEYSPACE=<new name>]"; exit 2; }
+	@scripts/restore_cassandra.sh "$(BACKUP)" $(KEYSPACE)
+
+logs-airflow: ## follow the scheduler, api-server, dag-processor and triggerer logs together (var/log/airflow-*.log)
+	@echo "==> $(AIRFLOW_LOGS) (Ctrl-C to stop; task logs: $(VAR)/log/airflow/)"; tail -n 20 -F $(AIRFLOW_LOGS)
+
 # --- testing --------------------------------------------------------------------------------------------
 PYTEST := $(PY) -m pytest
 .PHONY: test test-unit test-integration test-faults lint
