@@ -1,0 +1,127 @@
+"""The pure parts of operating the job: FROM values, the lag table, the log formatter, and finding and
+stopping the job's processes (real processes posing as spark-submit: no Spark, no services)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from jobs.spark_stream.checkpoint import CommittedOffsets
+from jobs.spark_stream.job_process import SPARK_SUBMIT_CLASS, job_processes, stop_job
+from jobs.spark_stream.lag import compute_lag, format_lag
+from jobs.spark_stream.operations import EXIT_USAGE, format_log_line, main, starting_offsets_for
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("latest", "latest"),
+        ("earliest", "earliest"),
+        (" Latest ", "latest"),
+        ("2026-11-24T10:00:00Z", "1795514400000"),
+        ("2026-11-24T11:00:00+01:00", "1795514400000"),
+        ("2026-11-24T10:00:00.250Z", "1795514400250"),
+    ],
+)
+def test_from_becomes_the_jobs_starting_offsets(value: str, expected: str) -> None:
+    assert starting_offsets_for(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["yesterday", "", "1795514400000", "2026-11-24T10:00:00", "2026-13-01T00:00Z"]
+)
+def test_from_without_a_keyword_or_a_zoned_time_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="FROM must be latest, earliest or an ISO-8601 UTC time"):
+        starting_offsets_for(value)
+
+
+def test_bad_from_exits_2_with_one_line_before_touching_anything(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reset-checkpoint", "--from", "yesterday"]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("reset-checkpoint: FROM must be latest, earliest or an ISO-8601 UTC time")
+
+
+def test_lag_is_end_minus_committed_and_a_partition_new_to_the_checkpoint_counts_from_its_start() -> None:
+    committed = CommittedOffsets(batch_id=41, offsets={0: 100, 1: 250})
+    report = compute_lag("trades", committed, {1: (0, 260), 0: (0, 130), 2: (40, 45)})
+    assert [(p.partition, p.end_offset, p.committed_offset, p.lag) for p in report.partitions] == [
+        (0, 130, 100, 30),
+        (1, 260, 250, 10),
+        (2, 45, None, 5),
+    ]
+    assert report.total_lag == 45
+    lines = format_lag(report)
+    assert lines[0] == "topic trades, last committed batch 41"
+    assert lines[2].split() == ["0", "130", "100", "30"]
+    assert lines[4].split() == ["2", "45", "-", "5"]
+    assert lines[-1].split() == ["total", "435", "350", "45"]
+
+
+def test_airflow_json_log_lines_are_shown_as_time_level_event() -> None:
+    line = json.dumps(
+        {"timestamp": "2026-11-24T19:40:11Z", "level": "info", "event": "batch_written", "x": 1}
+    )
+    assert format_log_line(line + "\n") == "2026-11-24T19:40:11Z INFO    batch_written"
+    assert format_log_line("plain text\n") == "plain text"
+    assert format_log_line("[1, 2]\n") == "[1, 2]"
+
+
+def _fake_job(checkpoint: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """A process whose command line looks like the job's spark-submit, with a child like the Python driver."""
+    sleeper = "import time; time.sleep(120)"
+    script = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {sleeper!r}]); {sleeper}"
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            script,
+            SPARK_SUBMIT_CLASS,
+            "--name",
+            "spark_stream",
+            "/x/jobs/spark_stream/main.py",
+        ],
+        cwd=cwd,
+        env={"SPARK_STREAM_CHECKPOINT_LOCATION": str(checkpoint), "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture
+def fake_jobs(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
+    ours = _fake_job(tmp_path / "ours", tmp_path)
+    other = _fake_job(tmp_path / "other", tmp_path)
+    yield ours, other
+    for process in (ours, other):
+        for child in psutil.Process(process.pid).children(recursive=True) if process.poll() is None else []:
+            child.kill()
+        process.kill()
+        process.wait(10)
+
+
+def test_stop_ends_the_job_writing_the_checkpoint_and_its_children_and_spares_others(
+    tmp_path: Path, fake_jobs: tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]
+) -> None:
+    ours, other = fake_jobs
+    deadline = time.monotonic() + 10
+    while len(psutil.Process(ours.pid).children()) < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = psutil.Process(ours.pid).children()[0]
+    assert [process.pid for process in job_processes(tmp_path / "ours")] == [ours.pid]
+
+    result = stop_job(tmp_path / "ours", grace_s=5)
+
+    assert result.pids == (ours.pid,)
+    assert result.children == 1
+    assert ours.wait(5) is not None
+    # The fake JVM ignores nothing but has no shutdown hook for its child, so the child needed SIGKILL.
+    assert result.killed == (child.pid,)
+    assert not psutil.pid_exists(child.pid) or psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE
+    assert other.poll() is None
