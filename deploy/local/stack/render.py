@@ -139,6 +139,7 @@ def render_all(settings: RuntimeSettings) -> Path:
         "airflow",
         "producer",
         "simulator",
+        "statsd",
     ):
         (run / sub).mkdir(parents=True, exist_ok=True)
     for sub in (
@@ -160,6 +161,21 @@ def render_all(settings: RuntimeSettings) -> Path:
     }
     for source, target in files.items():
         _write_if_changed(target, _substitute(source, values))
+    # Copied as they are (no ${...} in them); living under run/<engine>/, a change restarts the engine.
+    copies = {
+        MONITORING / "statsd" / "mapping.yml": run / "statsd" / "mapping.yml",
+        MONITORING / "jmx" / "kafka.yml": run / "kafka" / "jmx-exporter.yml",
+        MONITORING / "jmx" / "cassandra.yml": run / "cassandra" / "jmx-exporter.yml",
+    }
+    rules = run / "prometheus" / "rules"
+    rules.mkdir(exist_ok=True)
+    for stale in set(rules.glob("*.yml")) - {
+        rules / p.name for p in (MONITORING / "prometheus" / "rules").glob("*.yml")
+    }:
+        stale.unlink()
+    copies.update({p: rules / p.name for p in (MONITORING / "prometheus" / "rules").glob("*.yml")})
+    for source, target in copies.items():
+        _write_if_changed(target, source.read_text())
     _write_if_changed(run / "alertmanager" / "alertmanager.yml", alertmanager_config(settings))
 
     wanted = {f"{source.stem}.conf" for source in (DEPLOY / "programs").glob("*.conf")}
