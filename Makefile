@@ -163,11 +163,14 @@ test-faults: install test-packages .env ## the slow fault-injection tests only (
 
 # --- benchmarks: ratios against a raw baseline measured in the same run (figures in var/bench/) ----------
 BENCH := PYTHONPATH=deploy/local:. $(PY) -m
-.PHONY: bench bench-producer
-bench: bench-producer ## every benchmark
+.PHONY: bench bench-producer bench-stream
+bench: bench-producer bench-stream ## every benchmark
 
 bench-producer: up ## trades/s simulator → producer → Kafka, next to a raw confluent-kafka loop (ARGS="--trades N")
 	@$(BENCH) benchmarks.bench_producer $(ARGS)
+
+bench-stream: up ## Spark job trades/s into Cassandra next to a raw cassandra-driver loop; latency p50/p99 at 1,000/s
+	@$(BENCH) benchmarks.bench_stream $(ARGS)
 
 lint: venv ## ruff, mypy, promtool on rules and configs
 	@$(VENV)/bin/ruff check .

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ def trade_value(
 
 
 def produce(
-    bootstrap: str, topic: str, values: list[dict[str, Any] | bytes], key: bytes | None = None
+    bootstrap: str, topic: str, values: Sequence[dict[str, Any] | bytes], key: bytes | None = None
 ) -> None:
     """Records as the producer writes them (keyed by symbol), or raw bytes as they are."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})

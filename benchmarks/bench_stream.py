@@ -1,0 +1,268 @@
+"""`make bench-stream`: the Spark job's sustained trades/s from Kafka into trades_v2 and trade_aggregates,
+next to a raw cassandra-driver insert loop of the same rows, measured in the same run; then the end-to-end
+latency (record produced → row readable in Cassandra) at a steady 1,000 trades/s.
+
+Latency is measured outside the job: one symbol of the load ("PROBE", 10 trades/s) is polled in Cassandra
+every 50 ms and each probe trade's first appearance is timed against its send time. The job's own
+histogram (received → written) is reported next to it. Results: printed, and var/bench/stream.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cassandra.cluster import Cluster, Session
+from cassandra.concurrent import execute_concurrent_with_args
+from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
+
+from stack.settings import load_settings
+from tests.integration.producer.harness import create_topics, free_port
+from tests.integration.stream.harness import SparkJob, create_keyspace, job_env, produce, trade_value
+
+SYMBOLS = (
+    "AAPL",
+    "MSFT",
+    "GOOGL",
+    "AMZN",
+    "TSLA",
+    "NVDA",
+    "META",
+    "BINANCE:BTCUSDT",
+    "BINANCE:ETHUSDT",
+    "OANDA:EUR_USD",
+)
+
+
+def job_metric(job: SparkJob, name: str, **labels: str) -> dict[str, float]:
+    """Samples of `name` (by their `le` label for histogram buckets)."""
+    port = job.env["SPARK_STREAM_METRICS_PORT"]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                found[sample.labels.get("le", "")] = sample.value
+    return found
+
+
+def throughput(bootstrap: str, session: Session, name: str, workdir: Path, trades: int) -> dict[str, Any]:
+    now_ms = int(time.time() * 1000)
+    rng = random.Random(1)
+    values = [
+        trade_value(
+            f"b-{i}",
+            rng.choice(SYMBOLS),
+            round(rng.uniform(1, 1000), 4),
+            rng.choice((0.0, 0.25, 100.0)),
+            now_ms - rng.randrange(0, 3_600_000),
+        )
+        for i in range(trades)
+    ]
+    create_topics(bootstrap, name)
+    create_keyspace(session, name)
+    produce(bootstrap, name, values)  # all waiting in Kafka: the job runs flat out
+
+    env = job_env(bootstrap, name, name, workdir / "checkpoint-throughput", free_port())
+    env["SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER"] = "20000"
+    job = SparkJob(env, workdir / "spark-throughput.log").start()
+    try:
+        # The clock starts at the first written rows, so Spark's start-up is not counted.
+        written = lambda: job_metric(job, "spark_stream_rows_written_total", table="trades_v2").get("", 0.0)  # noqa: E731
+        while (first := written()) == 0:
+            if not job.alive():
+                raise SystemExit(f"the Spark job exited; see {job.log}")
+            time.sleep(0.1)
+        started = time.perf_counter()
+        while written() < trades:
+            if not job.alive():
+                raise SystemExit(f"the Spark job exited; see {job.log}")
+            time.sleep(0.1)
+        job_s = time.perf_counter() - started
+    finally:
+        job.stop()
+    job_rate = (trades - first) / job_s
+
+    # The raw baseline: the same rows, inserted with prepared statements, 64 in flight (as the job's default).
+    raw_keyspace = f"{name}_raw"
+    create_keyspace(session, raw_keyspace)
+    insert = session.prepare(
+        f"INSERT INTO {raw_keyspace}.trades_v2 (symbol, trade_year, trade_month, trade_day, timestamp, "
+        "trade_id, price, volume, conditions, received_at, kafka_partition, kafka_offset, ingested_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    rows = []
+    for offset, value in enumerate(values):
+        ts = datetime.fromtimestamp(value["trade_ts_ms"] / 1000, UTC)
+        received = datetime.fromtimestamp(value["received_at_ms"] / 1000, UTC)
+        rows.append(
+            (
+                value["symbol"],
+                ts.year,
+                ts.month,
+                ts.day,
+                ts,
+                value["trade_id"],
+                value["price"],
+                value["volume"],
+                value["conditions"],
+                received,
+                0,
+                offset,
+                received,
+            )
+        )
+    started = time.perf_counter()
+    results = execute_concurrent_with_args(session, insert, rows, concurrency=64, raise_on_first_error=True)
+    raw_s = time.perf_counter() - started
+    assert all(ok for ok, _ in results)
+    for keyspace in (name, raw_keyspace):
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+    return {
+        "trades": trades,
+        "job_trades_per_s": round(job_rate),
+        "raw_cassandra_driver_rows_per_s": round(len(rows) / raw_s),
+        "ratio": round(job_rate / (len(rows) / raw_s), 3),
+        "goal_ratio": 0.5,
+    }
+
+
+def latency(
+    bootstrap: str, session: Session, name: str, workdir: Path, rate: int, seconds: int
+) -> dict[str, Any]:
+    topic = f"{name}_lat"
+    create_topics(bootstrap, topic)
+    create_keyspace(session, topic)
+    env = job_env(bootstrap, topic, topic, workdir / "checkpoint-latency", free_port())
+    env.pop("SPARK_STREAM_TRIGGER_SECONDS")  # the job's default trigger, as deployed
+    job = SparkJob(env, workdir / "spark-latency.log").start()
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+
+    def poll_probes() -> None:
+        query = session.prepare(
+            f"SELECT trade_id FROM {topic}.trades_v2 WHERE symbol = 'PROBE' "
+            "AND trade_year = ? AND trade_month = ? AND trade_day = ? AND timestamp >= ?"
+        )
+        since = datetime.fromtimestamp(time.time() - 5, UTC)
+        while not stop.is_set():
+            now = datetime.now(UTC)
+            for row in session.execute(query, (now.year, now.month, now.day, since)):
+                seen.setdefault(row.trade_id, time.time())
+            time.sleep(0.05)
+
+    try:
+        while not job_metric(job, "spark_stream_query_active").get("", 0.0):
+            if not job.alive():
+                raise SystemExit(f"the Spark job exited; see {job.log}")
+            time.sleep(0.5)
+        time.sleep(10)  # first batches (Spark's warm-up) out of the way
+        producer = Producer(
+            {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 5}
+        )
+        poller = threading.Thread(target=poll_probes, daemon=True)
+        poller.start()
+        before = job_metric(job, latency_bucket_name())
+        started = time.time()
+        for i in range(rate * seconds):
+            due = started + i / rate
+            if (pause := due - time.time()) > 0:
+                time.sleep(pause)
+            probe = i % (rate // 10) == 0
+            trade_id = f"l-{i}"
+            symbol = "PROBE" if probe else SYMBOLS[i % len(SYMBOLS)]
+            value = trade_value(trade_id, symbol, 100.0 + (i % 50), 1.0, int(time.time() * 1000))
+            producer.produce(topic, json.dumps(value).encode(), symbol.encode())
+            producer.poll(0)
+            if probe:
+                sent[trade_id] = value["received_at_ms"] / 1000
+        producer.flush(30)
+        deadline = time.time() + 120
+        while len(seen) < len(sent) and time.time() < deadline:
+            time.sleep(0.2)
+        after = job_metric(job, latency_bucket_name())
+    finally:
+        stop.set()
+        job.stop()
+        session.execute(f"DROP KEYSPACE IF EXISTS {topic}", timeout=120)
+    latencies = sorted(seen[t] - sent[t] for t in sent if t in seen)
+    if not latencies:
+        raise SystemExit(f"no probe trade appeared in Cassandra; see {job.log}")
+    buckets = {le: after.get(le, 0.0) - before.get(le, 0.0) for le in after}
+    return {
+        "rate_trades_per_s": rate,
+        "seconds": seconds,
+        "probes": len(sent),
+        "probes_not_written_within_120_s": len(sent) - len(latencies),
+        "p50_s": round(statistics.median(latencies), 3),
+        # Over every probe sent: one never written counts as slower than all (p99 is then None).
+        "p99_s": round(latencies[int(len(sent) * 0.99)], 3)
+        if int(len(sent) * 0.99) < len(latencies)
+        else None,
+        "max_s": round(latencies[-1], 3),
+        "goal_p99_s": 2.0,
+        "job_histogram_cumulative": {le: int(count) for le, count in buckets.items()},
+    }
+
+
+def latency_bucket_name() -> str:
+    return "spark_stream_end_to_end_latency_seconds_bucket"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trades", type=int, default=100_000)
+    parser.add_argument("--rate", type=int, default=1_000)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--only", choices=("throughput", "latency"), help="run one part only")
+    args = parser.parse_args()
+    settings = load_settings()
+    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
+    session = cluster.connect()
+    name = f"bench_stream_{int(time.time())}"
+    with tempfile.TemporaryDirectory(dir=settings.var_dir) as workdir:
+        result: dict[str, Any] = {}
+        if args.only != "latency":
+            result["throughput"] = throughput(
+                settings.kafka_bootstrap, session, name, Path(workdir), args.trades
+            )
+            print(f"throughput: {result['throughput']}", flush=True)
+        if args.only != "throughput":
+            result["latency"] = latency(
+                settings.kafka_bootstrap, session, name, Path(workdir), args.rate, args.seconds
+            )
+            print(f"latency: {result['latency']}", flush=True)
+    cluster.shutdown()
+    out = settings.var_dir / "bench" / "stream.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    if args.only:
+        return
+    t, lat = result["throughput"], result["latency"]
+    print(f"Kafka → Spark job → Cassandra (both tables) : {t['job_trades_per_s']:>9,} trades/s")
+    print(f"raw cassandra-driver insert loop            : {t['raw_cassandra_driver_rows_per_s']:>9,} rows/s")
+    print(f"ratio                                       : {t['ratio']:.3f} (goal ≥ 0.5)")
+    print(
+        f"end-to-end latency at {lat['rate_trades_per_s']:,} trades/s      : p50 {lat['p50_s']} s, "
+        f"p99 {lat['p99_s']} s, max {lat['max_s']} s over {lat['probes']} probes (goal p99 < 2 s)"
+    )
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
