@@ -17,11 +17,14 @@ from typing import Any
 from cassandra import ConsistencyLevel  # type: ignore[attr-defined]
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, ExecutionProfile, Session
-from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import PreparedStatement
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 log = logging.getLogger(__name__)
+
+BATCH_ROWS = 50
+"""Rows per single-partition batch: ~5 KB of trades, Cassandra's batch_size_warn_threshold."""
 
 
 class CassandraWriteError(RuntimeError):
@@ -100,15 +103,53 @@ def execute_all(
     """
     if not params:
         return []
-    session, statement = session_for(target), prepared(target, cql)
-    results: list[Any] = [None] * len(params)
-    pending = list(range(len(params)))
+    statement = prepared(target, cql)
+    return _execute_with_retries(target, [(statement, p) for p in params], table)
+
+
+def execute_batched(
+    target: CassandraTarget,
+    cql: str,
+    params: Sequence[tuple[Any, ...]],
+    partition_columns: int,
+    table: str,
+) -> None:
+    """Run the upsert `cql` for every parameter tuple, as UNLOGGED batches that each hold rows of one
+    partition only (the first `partition_columns` values), at most BATCH_ROWS rows per batch.
+
+    A single-partition batch is one request, one routing key and one mutation for Cassandra: the same
+    writes as one statement per row at a fraction of the cost, with no atomicity cost (no batch log).
+    """
+    if not params:
+        return
+    statement = prepared(target, cql)
+    by_partition: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for row in params:
+        by_partition.setdefault(row[:partition_columns], []).append(row)
+    batches: list[tuple[Any, tuple[Any, ...]]] = []
+    for rows in by_partition.values():
+        for start in range(0, len(rows), BATCH_ROWS):
+            batch = BatchStatement(
+                batch_type=BatchType.UNLOGGED, consistency_level=statement.consistency_level
+            )
+            batch.is_idempotent = True
+            for row in rows[start : start + BATCH_ROWS]:
+                batch.add(statement, row)
+            batches.append((batch, ()))
+    _execute_with_retries(target, batches, table)
+
+
+def _execute_with_retries(
+    target: CassandraTarget, statements: Sequence[tuple[Any, tuple[Any, ...]]], table: str
+) -> list[Any]:
+    session = session_for(target)
+    results: list[Any] = [None] * len(statements)
+    pending = list(range(len(statements)))
     last_error: BaseException | None = None
     for attempt in range(1, target.attempts + 1):
-        outcomes = execute_concurrent_with_args(
+        outcomes = execute_concurrent(
             session,
-            statement,
-            [params[index] for index in pending],
+            [statements[index] for index in pending],
             concurrency=target.concurrency,
             raise_on_first_error=False,
         )
@@ -125,7 +166,7 @@ def execute_all(
             "event=cassandra_statements_failed table=%s failed=%d of=%d attempt=%d error=%r",
             table,
             len(failed),
-            len(params),
+            len(statements),
             attempt,
             last_error,
         )
@@ -133,7 +174,7 @@ def execute_all(
         if attempt < target.attempts:
             time.sleep(0.5 * 2 ** (attempt - 1))
     raise CassandraWriteError(
-        f"{len(pending)} of {len(params)} statements on {target.keyspace}.{table} failed after "
+        f"{len(pending)} of {len(statements)} statements on {target.keyspace}.{table} failed after "
         f"{target.attempts} attempts; last error: {last_error!r}"
     )
 

@@ -30,7 +30,21 @@ WRITE_FAILURES = "spark_stream_write_failures_total"
 LAST_BATCH_COMPLETED = "spark_stream_last_batch_completed_timestamp_seconds"
 QUERY_ACTIVE = "spark_stream_query_active"
 
-LATENCY_BOUNDS_SECONDS: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+LATENCY_BOUNDS_SECONDS: tuple[float, ...] = (
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
 BATCH_DURATION_BOUNDS_SECONDS: tuple[float, ...] = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 

@@ -179,11 +179,17 @@ def reset_checkpoint(
     api.set_variable(STARTING_OFFSETS_VARIABLE, starting_offsets, STARTING_OFFSETS_DESCRIPTION)
     _step(out, 4, f"Airflow Variable {STARTING_OFFSETS_VARIABLE} = {starting_offsets}")
 
+    _step(out, 5, resume(api))
+    return archived
+
+
+def resume(api: StreamControlApi) -> str:
+    """Unpauses the supervisor and, when its running submit task waits for a retry, clears it so the job
+    starts at once; returns what it did. Raises ResetError when the task does not end within 2 minutes."""
     api.set_paused(DAG_ID, False)
     run_id = api.running_run_id(DAG_ID)
     if run_id is None:
-        _step(out, 5, f"unpaused {DAG_ID}; no run is running: the continuous schedule starts one now")
-        return archived
+        return f"unpaused {DAG_ID}; no run is running: the continuous schedule starts one now"
     state = _wait_until_task_ended(api, run_id, timeout_s=120)
     if state in NOT_YET_ENDED:
         raise ResetError(
@@ -191,13 +197,10 @@ def reset_checkpoint(
             f"it restarts after its retry delay, or clear it in the UI"
         )
     cleared = api.clear_task(DAG_ID, run_id, TASK_ID)
-    _step(
-        out,
-        5,
+    return (
         f"unpaused {DAG_ID} and cleared {TASK_ID} of run {run_id} (was {state}, {cleared} cleared): "
-        "the job starts within a minute (make logs-spark, make kafka-lag)",
+        "the job starts within a minute (make logs-spark, make kafka-lag)"
     )
-    return archived
 
 
 def kafka_lag(settings: RuntimeSettings, checkpoint: Path, topic: str, out: TextIO = sys.stdout) -> int:

@@ -45,7 +45,7 @@ class StreamSettings(BaseSettings):
         min_length=1,
         validation_alias="SPARK_STREAM_CHECKPOINT_LOCATION",
     )
-    trigger_seconds: float = Field(default=5.0, gt=0, validation_alias="SPARK_STREAM_TRIGGER_SECONDS")
+    trigger_seconds: float = Field(default=1.0, gt=0, validation_alias="SPARK_STREAM_TRIGGER_SECONDS")
     watermark_seconds: float = Field(default=10.0, ge=0, validation_alias="SPARK_STREAM_WATERMARK_SECONDS")
     """A trade older than (max trade time seen so far - this) counts as late; still stored and aggregated."""
     shuffle_partitions: int = Field(default=4, gt=0, validation_alias="SPARK_STREAM_SHUFFLE_PARTITIONS")

@@ -19,7 +19,12 @@ from pyspark.sql import DataFrame, Row
 
 from jobs.spark_stream import transforms
 from jobs.spark_stream.bars import BAR_WINDOW_MS, Bar, BarTrade, compute_bar
-from jobs.spark_stream.cassandra_client import CassandraTarget, CassandraWriteError, execute_all
+from jobs.spark_stream.cassandra_client import (
+    CassandraTarget,
+    CassandraWriteError,
+    execute_all,
+    execute_batched,
+)
 from jobs.spark_stream.metrics import LATENCY_BOUNDS_SECONDS, BatchStats, EventTimeClock, StreamMetrics
 from services import contracts
 
@@ -57,13 +62,23 @@ def _chunks(items: Iterable[_Item], size: int = CHUNK_ROWS) -> Iterator[list[_It
         yield chunk
 
 
-def upsert_rows(target: CassandraTarget, cql: str, params: Iterable[tuple[Any, ...]], table: str) -> None:
-    """Run the upsert `cql` on `table` once per parameter tuple, CHUNK_ROWS tuples to an `execute_all` call.
+def upsert_rows(
+    target: CassandraTarget,
+    cql: str,
+    params: Iterable[tuple[Any, ...]],
+    table: str,
+    partition_columns: int | None = None,
+) -> None:
+    """Run the upsert `cql` on `table` once per parameter tuple, CHUNK_ROWS tuples at a time; with
+    `partition_columns` (the leading values that form the partition key) as single-partition batches.
 
     Every write to Cassandra goes through here; the consistency level and concurrency are `target`'s.
     """
     for chunk in _chunks(params):
-        execute_all(target, cql, chunk, table)
+        if partition_columns is None:
+            execute_all(target, cql, chunk, table)
+        else:
+            execute_batched(target, cql, chunk, partition_columns, table)
 
 
 def _trade_params(trade: Row) -> tuple[Any, ...]:
@@ -129,7 +144,8 @@ def _bar_params(window: Row, bar: Bar, updated_at_ms: int) -> tuple[Any, ...]:
 
 def write_trades_partition(target: CassandraTarget, rows: Iterable[Row]) -> None:
     """Upsert one Spark partition of `transforms.trade_rows` into `trades_v2`."""
-    upsert_rows(target, TRADES_INSERT, map(_trade_params, rows), contracts.TRADES_TABLE)
+    # (symbol, trade_year, trade_month, trade_day): many trades of a batch share a partition.
+    upsert_rows(target, TRADES_INSERT, map(_trade_params, rows), contracts.TRADES_TABLE, partition_columns=4)
 
 
 def write_dead_letters_partition(target: CassandraTarget, rows: Iterable[Row]) -> None:
@@ -167,7 +183,7 @@ def recompute_bars_partition(target: CassandraTarget, windows: Iterable[Row], *,
                     f"check CASSANDRA_CONSISTENCY (now {target.consistency})"
                 )
             upserts.append(_bar_params(window, compute_bar(trades), updated_at_ms))
-        upsert_rows(target, BAR_UPSERT, upserts, contracts.AGGREGATES_TABLE)
+        upsert_rows(target, BAR_UPSERT, upserts, contracts.AGGREGATES_TABLE, partition_columns=3)
 
 
 def error_summary(error: BaseException) -> str:

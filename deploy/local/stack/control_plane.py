@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from jobs.spark_stream.submit import KAFKA_SOURCE_JARS
+
 from .pipeline import write_env_file
 from .render import ROOT
 from .settings import RuntimeSettings
@@ -63,7 +65,12 @@ def connections(settings: RuntimeSettings) -> dict[str, dict[str, Any]]:
 def environment(settings: RuntimeSettings, venv_bin: Path) -> dict[str, str]:
     """Every variable Airflow's components and task processes need."""
     run = settings.var_dir / "run" / "airflow"
-    spark_jars = ",".join(str(p) for p in sorted((settings.var_dir / "lib" / "spark-kafka").glob("*.jar")))
+    # Only the Kafka source and its own dependencies: the other jars Maven resolved are in pyspark already.
+    spark_jars = ",".join(
+        str(jar)
+        for jar in sorted((settings.var_dir / "lib" / "spark-kafka").glob("*.jar"))
+        if jar.name.startswith(KAFKA_SOURCE_JARS)
+    )
     env = {
         "AIRFLOW_HOME": str(settings.var_dir / "airflow"),
         "AIRFLOW_CONFIG": str(run / "airflow.cfg"),

@@ -101,8 +101,9 @@ def _substitute(source: Path, values: dict[str, str]) -> str:
 
 def _config_digest(folder: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*")) if folder.is_dir() else ():
-        digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+        if path.is_file():
+            digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

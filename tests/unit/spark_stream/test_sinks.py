@@ -51,6 +51,17 @@ class FakeCassandra:
         self.writes.setdefault(table, []).extend(dict(zip(columns_of(cql), p, strict=True)) for p in params)
         return [None] * len(params)
 
+    def batched(
+        self,
+        target: CassandraTarget,
+        cql: str,
+        params: list[tuple[Any, ...]],
+        partition_columns: int,
+        table: str,
+    ) -> None:
+        """Stands in for `execute_batched`: the same writes, grouped or not."""
+        self(target, cql, params, table)
+
     def window(self, symbol: str, year: int, month: int, day: int, start: int, end: int) -> list[Row]:
         return [
             Row(trade_ts_ms=t["ts"], trade_id=t["id"], price=t["price"], volume=t["volume"])
@@ -74,6 +85,7 @@ def test_bar_is_recomputed_from_every_stored_trade_of_its_minute(monkeypatch: py
         ]
     )
     monkeypatch.setattr(sinks, "execute_all", cassandra)
+    monkeypatch.setattr(sinks, "execute_batched", cassandra.batched)
 
     sinks.recompute_bars_partition(TARGET, [window("AAPL", MINUTE)], updated_at_ms=123)
 
@@ -105,6 +117,7 @@ def test_bar_without_volume_leaves_vwap_unset_rather_than_writing_a_null(
 ) -> None:
     cassandra = FakeCassandra([{"symbol": "AAPL", "ts": MINUTE, "id": "a", "price": 10.0, "volume": 0.0}])
     monkeypatch.setattr(sinks, "execute_all", cassandra)
+    monkeypatch.setattr(sinks, "execute_batched", cassandra.batched)
 
     sinks.recompute_bars_partition(TARGET, [window("AAPL", MINUTE)], updated_at_ms=0)
 
@@ -114,7 +127,9 @@ def test_bar_without_volume_leaves_vwap_unset_rather_than_writing_a_null(
 def test_bar_recompute_fails_when_the_batch_trades_cannot_be_read_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sinks, "execute_all", FakeCassandra([]))
+    empty = FakeCassandra([])
+    monkeypatch.setattr(sinks, "execute_all", empty)
+    monkeypatch.setattr(sinks, "execute_batched", empty.batched)
     with pytest.raises(CassandraWriteError, match="no trades read back for AAPL"):
         sinks.recompute_bars_partition(TARGET, [window("AAPL", MINUTE)], updated_at_ms=0)
 
@@ -122,6 +137,7 @@ def test_bar_recompute_fails_when_the_batch_trades_cannot_be_read_back(
 def test_trade_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatch) -> None:
     cassandra = FakeCassandra([])
     monkeypatch.setattr(sinks, "execute_all", cassandra)
+    monkeypatch.setattr(sinks, "execute_batched", cassandra.batched)
     row = Row(
         symbol="AAPL",
         trade_year=2023,
@@ -178,6 +194,7 @@ def dead_letter_row() -> Row:
 def test_dead_letter_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatch) -> None:
     cassandra = FakeCassandra([])
     monkeypatch.setattr(sinks, "execute_all", cassandra)
+    monkeypatch.setattr(sinks, "execute_batched", cassandra.batched)
 
     sinks.write_dead_letters_partition(TARGET, [dead_letter_row()])
 
