@@ -32,7 +32,7 @@ def test_defaults_read_the_contract_topic_and_keyspace_with_a_checkpoint_under_v
         8001,
     )
     assert settings.checkpoint_location == str(tmp_path / "var" / "checkpoints" / "spark_stream")
-    assert (settings.master, settings.watermark_ms, settings.trigger_interval) == (None, 10_000, "5 seconds")
+    assert (settings.master, settings.watermark_ms, settings.trigger_interval) == (None, 10_000, "1 seconds")
 
 
 def test_cassandra_hosts_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
