@@ -13,7 +13,6 @@ import argparse
 import json
 import random
 import statistics
-import tempfile
 import threading
 import time
 import urllib.request
@@ -229,17 +228,14 @@ def latency_bucket_name() -> str:
 def run(args: argparse.Namespace, settings: RuntimeSettings, session: Session) -> dict[str, Any]:
     name = f"bench_stream_{int(time.time())}"
     result: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(dir=settings.var_dir) as workdir:
-        if args.only != "latency":
-            result["throughput"] = throughput(
-                settings.kafka_bootstrap, session, name, Path(workdir), args.trades
-            )
-            print(f"throughput: {result['throughput']}", flush=True)
-        if args.only != "throughput":
-            result["latency"] = latency(
-                settings.kafka_bootstrap, session, name, Path(workdir), args.rate, args.seconds
-            )
-            print(f"latency: {result['latency']}", flush=True)
+    workdir = settings.var_dir / "bench" / name  # the jobs' logs and checkpoints, kept for a look
+    workdir.mkdir(parents=True)
+    if args.only != "latency":
+        result["throughput"] = throughput(settings.kafka_bootstrap, session, name, workdir, args.trades)
+        print(f"throughput: {result['throughput']}", flush=True)
+    if args.only != "throughput":
+        result["latency"] = latency(settings.kafka_bootstrap, session, name, workdir, args.rate, args.seconds)
+        print(f"latency: {result['latency']}", flush=True)
     return result
 
 

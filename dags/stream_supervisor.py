@@ -41,6 +41,7 @@ from services import contracts
 REPO_ROOT = Path(__file__).resolve().parents[1]
 APPLICATION = str(REPO_ROOT / "jobs" / "spark_stream" / "main.py")
 DEFAULT_CHECKPOINT_DIR = str(REPO_ROOT / "var" / "checkpoints" / "spark_stream")
+CHECKPOINT = "{{ var.value.get('spark_checkpoint_dir', '" + DEFAULT_CHECKPOINT_DIR + "') }}"
 
 with DAG(
     dag_id="stream_supervisor",
@@ -59,9 +60,7 @@ with DAG(
         },
         # The job reads its settings from the environment (jobs/spark_stream/settings.py), not argv.
         env_vars={
-            "SPARK_STREAM_CHECKPOINT_LOCATION": (
-                "{{ var.value.get('spark_checkpoint_dir', '" + DEFAULT_CHECKPOINT_DIR + "') }}"
-            ),
+            "SPARK_STREAM_CHECKPOINT_LOCATION": CHECKPOINT,
             "SPARK_STREAM_METRICS_PORT": "{{ var.value.get('spark_stream_metrics_port', '8001') }}",
             "SPARK_STREAM_TOPIC": contracts.TRADES_TOPIC,
             # Where a job with an empty checkpoint starts: `make reset-checkpoint FROM=...` sets it.
@@ -82,6 +81,7 @@ with DAG(
         task_id="watch_stream",
         stream_task_id="submit_stream",
         application=APPLICATION,
+        checkpoint=CHECKPOINT,  # only the job this DAG submitted: not a test's or a benchmark's run of it
         stall_minutes="{{ var.value.get('spark_stream_stall_minutes', 10) }}",
         topic=contracts.TRADES_TOPIC,
         poke_interval=60,

@@ -1,7 +1,8 @@
 """The streaming job seen from outside: its Prometheus metrics endpoint and its spark-submit processes.
 
 Scraping returns text for `stream_health.parse_metrics`; `kill` ends the spark-submit JVM of the job (found
-by the application path on its command line), which makes the SparkSubmitOperator task fail and retry.
+by the application path on its command line and, when given, its checkpoint: other runs of the same job,
+a benchmark's or a test's, are left alone), which makes the SparkSubmitOperator task fail and retry.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ import logging
 import signal
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import psutil
+
+from jobs.spark_stream.job_process import job_processes
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +23,13 @@ SPARK_SUBMIT_CLASS = "org.apache.spark.deploy.SparkSubmit"
 
 
 class SparkStreamProcessHook:
-    def __init__(self, metrics_url: str, application: str, timeout_s: float = 10) -> None:
+    def __init__(
+        self, metrics_url: str, application: str, timeout_s: float = 10, checkpoint: str | None = None
+    ) -> None:
         self.metrics_url = metrics_url
         self.application = application
         self.timeout_s = timeout_s
+        self.checkpoint = checkpoint
 
     def scrape(self) -> str | None:
         """The metrics page, or None when nothing answers (the job is starting, stopped or between tries)."""
@@ -34,7 +41,10 @@ class SparkStreamProcessHook:
             return None
 
     def submit_processes(self) -> list[psutil.Process]:
-        """spark-submit JVMs whose command line carries this job's application path."""
+        """spark-submit JVMs whose command line carries this job's application path (and that write its
+        checkpoint, when one is set)."""
+        if self.checkpoint:
+            return [p for p in job_processes(Path(self.checkpoint)) if self.application in p.info["cmdline"]]
         found = []
         for process in psutil.process_iter(["pid", "cmdline"]):
             cmdline = process.info.get("cmdline") or []

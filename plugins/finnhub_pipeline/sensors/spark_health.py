@@ -31,6 +31,7 @@ class SparkStreamHealthSensor(BaseSensorOperator):
 
     :param stream_task_id: the SparkSubmitOperator task it watches
     :param application: the job's entry file, as on spark-submit's command line (to find its process)
+    :param checkpoint: the job's checkpoint location; when set, only the process writing it is this job
     :param metrics_url: the job's Prometheus endpoint (template). In client deploy mode the driver runs
         where spark-submit runs, so the default is this machine; the sensor must run on the same worker
         as the submit task to kill it (one LocalExecutor machine, or pin both to one queue).
@@ -39,7 +40,7 @@ class SparkStreamHealthSensor(BaseSensorOperator):
     :param stop_when_paused: stop the job while its DAG is paused
     """
 
-    template_fields: Sequence[str] = ("metrics_url", "stall_minutes")
+    template_fields: Sequence[str] = ("metrics_url", "stall_minutes", "checkpoint")
 
     def __init__(
         self,
@@ -52,6 +53,7 @@ class SparkStreamHealthSensor(BaseSensorOperator):
         kafka_config_id: str = "kafka_default",
         stop_when_paused: bool = True,
         kill_grace_s: float = 30,
+        checkpoint: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("mode", "poke")  # the decision needs the history of scrapes kept in memory
@@ -64,6 +66,7 @@ class SparkStreamHealthSensor(BaseSensorOperator):
         self.kafka_config_id = kafka_config_id
         self.stop_when_paused = stop_when_paused
         self.kill_grace_s = kill_grace_s
+        self.checkpoint = checkpoint
         self._samples: deque[StreamSample] = deque(maxlen=10_000)
         self._watched_pids: frozenset[int] = frozenset()
         self._kafka: KafkaTopicsHook | None = None
@@ -98,7 +101,7 @@ class SparkStreamHealthSensor(BaseSensorOperator):
                 "event=stream_task_finished task=%s state=%s kills=%d", self.stream_task_id, state, self.kills
             )
             return True
-        processes = SparkStreamProcessHook(self.metrics_url, self.application)
+        processes = SparkStreamProcessHook(self.metrics_url, self.application, checkpoint=self.checkpoint)
         if self.stop_when_paused and self._dag_paused(context):
             if processes.submit_processes():
                 self.log.warning("event=stream_stop reason=dag_paused task=%s", self.stream_task_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -52,7 +53,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     job, clock, offsets = FakeJob(), [10_000.0], [100.0]
 
     class FakeProcessHook:
-        def __init__(self, metrics_url: str, application: str) -> None:
+        def __init__(self, metrics_url: str, application: str, checkpoint: str | None = None) -> None:
             assert application == APP
 
         def scrape(self) -> str | None:
@@ -144,3 +145,21 @@ def test_kafka_being_unreachable_falls_back_to_the_jobs_own_lag_gauge() -> None:
     )
     sensor._kafka = DownKafka()  # type: ignore[assignment]
     assert sensor._topic_end_offset() is None
+
+
+def test_with_a_checkpoint_only_the_process_writing_it_is_the_job(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A test's or a benchmark's run of the same main.py, with a checkpoint of its own, is not killed."""
+    from finnhub_pipeline.hooks import spark_health
+
+    class Process:
+        def __init__(self, pid: int) -> None:
+            self.pid, self.info = pid, {"cmdline": ["java", spark_health.SPARK_SUBMIT_CLASS, APP]}
+
+    ours = tmp_path / "ours"
+    monkeypatch.setattr(
+        spark_health, "job_processes", lambda checkpoint: [Process(1)] if checkpoint == ours else [Process(2)]
+    )
+    hook = spark_health.SparkStreamProcessHook("http://x/metrics", APP, checkpoint=str(ours))
+    assert [p.pid for p in hook.submit_processes()] == [1]
