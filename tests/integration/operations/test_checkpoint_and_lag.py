@@ -37,10 +37,12 @@ ROW_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+|-)\s+(-?\d+)\s*$")
 
 
 def make(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """`make` as a user runs it: not inheriting the variables (ARGS=...) of a `make test` around pytest."""
+    inherited = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
     return subprocess.run(
         ["make", "--no-print-directory", *args],
         cwd=ROOT,
-        env={**os.environ},
+        env={name: value for name, value in os.environ.items() if name not in inherited},
         capture_output=True,
         text=True,
         timeout=timeout_s,
