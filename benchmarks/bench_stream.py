@@ -149,7 +149,9 @@ def latency(
     create_topics(bootstrap, topic)
     create_keyspace(session, topic)
     env = job_env(bootstrap, topic, topic, workdir / "checkpoint-latency", free_port())
-    env.pop("SPARK_STREAM_TRIGGER_SECONDS")  # the job's default trigger, as deployed
+    # The job's defaults, as deployed: trigger interval and records per batch.
+    env.pop("SPARK_STREAM_TRIGGER_SECONDS")
+    env.pop("SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER")
     job = SparkJob(env, workdir / "spark-latency.log").start()
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
