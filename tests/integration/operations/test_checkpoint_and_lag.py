@@ -37,10 +37,11 @@ ROW_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+|-)\s+(-?\d+)\s*$")
 
 
 def make(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
-    """`make` as a user runs it: not inheriting the variables (ARGS=...) of a `make test` around pytest."""
+    """`make` as a user runs it: not inheriting the variables of a `make test ARGS=...` around pytest (make
+    exports a command-line variable to its children's environment too, so ARGS is also set explicitly)."""
     inherited = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
     return subprocess.run(
-        ["make", "--no-print-directory", *args],
+        ["make", "--no-print-directory", *args, "ARGS="],
         cwd=ROOT,
         env={name: value for name, value in os.environ.items() if name not in inherited},
         capture_output=True,
