@@ -32,8 +32,17 @@ def test_the_api_key_is_absent_from_logs_metrics_and_the_process_list(
         30,
         what="the server error counted by message",
     )
-    assert run.producer.metric("websocket_reconnects_total", reason="server_closed") >= 1
-    assert run.producer.metric("kafka_messages_sent_total", topic=run.trades_topic) > 0
+    # A drop without a close frame reads as server_closed or as a socket error, by timing.
+    reconnects = sum(
+        run.producer.metric("websocket_reconnects_total", reason=reason)
+        for reason in ("server_closed", "error")
+    )
+    assert reconnects >= 1
+    eventually(  # right after a broker restart (another test) the first acks can take seconds
+        lambda: run.producer.metric("kafka_messages_sent_total", topic=run.trades_topic) > 0,
+        60,
+        what="trades acknowledged by Kafka",
+    )
 
     # A second producer with a wrong key: Finnhub (here the simulator) refuses the handshake with 401.
     refused = Producer(
