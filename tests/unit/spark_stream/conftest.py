@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -20,6 +21,18 @@ from services import contracts
 REPO_ROOT = Path(__file__).resolve().parents[3]
 KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 KafkaRecords = Callable[..., DataFrame]
+
+
+def run_job_main(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python jobs/spark_stream/main.py` with only PATH, PYTHONPATH and `env`: what start-up prints."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "jobs" / "spark_stream" / "main.py")],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO_ROOT), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from pydantic import ValidationError
 from jobs.spark_stream.settings import StreamSettings
 from services import contracts
 
-from .conftest import REPO_ROOT
+from .conftest import run_job_main
 
 
 @pytest.fixture(autouse=True)
@@ -72,19 +70,8 @@ def test_invalid_value_is_refused_naming_its_variable(
 
 
 def test_job_with_bad_configuration_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(REPO_ROOT),
-        "SPARK_STREAM_METRICS_PORT": "not-a-port",
-        "CASSANDRA_PASSWORD": "s3cret-value",
-    }
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "jobs" / "spark_stream" / "main.py")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_job_main(
+        {"SPARK_STREAM_METRICS_PORT": "not-a-port", "CASSANDRA_PASSWORD": "s3cret-value"}, tmp_path
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1

@@ -4,8 +4,6 @@ source options each one turns into."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from pydantic import ValidationError
 from jobs.spark_stream.settings import StreamSettings
 from jobs.spark_stream.sources import starting_position_options
 
-from .conftest import REPO_ROOT
+from .conftest import run_job_main
 
 VARIABLE = "SPARK_STREAM_STARTING_OFFSETS"
 
@@ -67,15 +65,7 @@ def test_anything_else_is_refused_naming_the_variable(monkeypatch: pytest.Monkey
 
 
 def test_job_with_a_bad_starting_offset_exits_2_with_one_line(tmp_path: Path) -> None:
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO_ROOT), VARIABLE: "2026-11-24T10:00:00Z"}
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "jobs" / "spark_stream" / "main.py")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_job_main({VARIABLE: "2026-11-24T10:00:00Z"}, tmp_path)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"spark_stream: invalid configuration: {VARIABLE}: ")
