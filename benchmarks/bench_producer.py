@@ -1,7 +1,23 @@
 """`make bench-producer`: trades/s from the simulator through the producer into Kafka, next to a raw
 confluent-kafka produce loop of the same records into the same broker, measured in the same run.
 
-The ratio (producer ÷ raw) is the figure to compare across machines; the goal is at least 0.5. Results are
+What is measured:
+- Pipeline: the producer service as supervisord runs it (`python -m services.producer`, default settings,
+  its own topics) reads trade frames from the simulator over a WebSocket, parses and validates every trade,
+  checks each frame against the dedupe memory, encodes the records and produces them with acks=all and
+  idempotence. The clock runs from the simulator sending the first frame until the broker's end offsets
+  hold every trade (acknowledged, readable).
+- Input: `--trades` trades of the simulator's own market (seed 1, the symbols below, frames of 1,000 trades
+  as the live simulator sends at full rate, stamped now), generated before the clock starts and replayed
+  by the simulator flat out (SIMULATOR_REPLAY_SPEED=0). Generating trades live costs the simulator about as
+  much CPU per trade as the producer spends, on the same 2 cores; replaying pre-built frames measures the
+  producer instead of the generator (`--source live` measures the old way, generation included).
+- Raw baseline: a plain `produce()` + `poll(0)` loop over the very records the producer wrote (read back
+  from its topic), with the producer's Kafka settings (`producer_config`), until every one is acknowledged;
+  the median of three runs, each into a fresh topic.
+
+The ratio (producer ÷ raw) is the figure to compare across machines; the goal is at least 0.5. The CPU each
+side used per trade (all threads of the process, librdkafka's included) is reported beside it. Results are
 printed and written to var/bench/producer.json.
 """
 
@@ -9,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -16,11 +33,44 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from services.producer.kafka_sink import producer_config
+from services.producer.recording import FrameRecorder
+from services.producer.settings import ProducerSettings
+from services.producer.simulator.market import Market, trade_frame
 from stack.settings import load_settings
-from tests.integration.producer.harness import create_topics, end_offsets, start_run
+from tests.integration.producer.harness import create_topics, start_run
 
 PARTITIONS = 3
 SYMBOLS = "AAPL,GOOGL,MSFT,AMZN,TSLA,BINANCE:BTCUSDT,BINANCE:ETHUSDT,OANDA:EUR_USD"
+SEED = 1  # the simulator's default seed: the same market it generates live
+TRADES_PER_FRAME = (
+    1000  # SIMULATOR_MAX_TRADES_PER_FRAME's default: what the live simulator sends at full rate
+)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def write_frames(path: Path, trades: int) -> None:
+    """The simulator's market as a recording of trade frames, each stamped 1 ms after the previous one."""
+    market_trades = Market(SEED).take(sorted(SYMBOLS.split(",")), trades)
+    recorder = FrameRecorder(path)
+    stamp_ms = time.time_ns() // 1_000_000
+    for start in range(0, trades, TRADES_PER_FRAME):
+        stamp_ms += 1
+        recorder.record(stamp_ms, trade_frame(market_trades[start : start + TRADES_PER_FRAME], stamp_ms))
+    recorder.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def delivered(consumer: Consumer, topic: str) -> int:
+    """How many records the topic holds: the sum of its partitions' end offsets."""
+    return sum(
+        consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(PARTITIONS)
+    )
 
 
 def read_back(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | None, bytes | None]]:
@@ -42,15 +92,7 @@ def read_back(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | None
 def raw_loop(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> float:
     """Seconds for a plain produce loop of `records`, with the producer's Kafka settings, until all acked."""
     producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "compression.type": "lz4",
-            "linger.ms": 20,
-            "batch.size": 262144,
-            "queue.buffering.max.messages": 500000,
-        }
+        producer_config(ProducerSettings.model_validate({"kafka_bootstrap_servers": bootstrap}))
     )
     failures = []
 
@@ -77,59 +119,90 @@ def raw_loop(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trades", type=int, default=200_000)
+    parser.add_argument(
+        "--source",
+        choices=("replay", "live"),
+        default="replay",
+        help="replay pre-built frames flat out (default), or let the simulator generate trades live",
+    )
     args = parser.parse_args()
     settings = load_settings()
     bootstrap = settings.kafka_bootstrap
     name = f"bench_producer_{int(time.time())}"
 
     with tempfile.TemporaryDirectory() as workdir:
-        run = start_run(
-            Path(workdir),
-            bootstrap,
-            name,
-            SYMBOLS,
-            {"SIMULATOR_MAX_TRADES": str(args.trades), "SIMULATOR_RATE": "1000000", "SIMULATOR_SENT_LOG": ""},
-            {},
-        )
+        simulator_env = {"SIMULATOR_SENT_LOG": ""}
+        if args.source == "replay":
+            frames = Path(workdir) / "frames.jsonl"
+            write_frames(frames, args.trades)
+            simulator_env |= {"SIMULATOR_REPLAY_FILE": str(frames), "SIMULATOR_REPLAY_SPEED": "0"}
+        else:
+            simulator_env |= {"SIMULATOR_MAX_TRADES": str(args.trades), "SIMULATOR_RATE": "1000000"}
+        run = start_run(Path(workdir), bootstrap, name, SYMBOLS, simulator_env, {})
+        # Progress from the broker's end offsets, through one consumer, so that polling costs the producer
+        # nothing.
+        offsets = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{name}-offsets"})
         try:
-            # The clock starts when the producer is subscribed: from then on the simulator sends flat out.
             run.simulator.wait_ready()
-            while not run.simulator.control("stats")["connections"]:
+            # The clock starts when the simulator sends the first frame (replay), or when the producer is
+            # connected (live: from then on the simulator sends flat out).
+            while True:
+                stats = run.simulator.control("stats")
+                if args.source == "replay" and stats["replay_started_at"] is not None:
+                    started = stats["replay_started_at"]
+                    break
+                if args.source == "live" and stats["connections"]:
+                    started = time.time()
+                    break
+                time.sleep(0.005)
+            cpu_before = {p.pid: cpu_seconds(p.pid) for p in (run.producer, run.simulator)}
+            while delivered(offsets, run.trades_topic) < args.trades:
                 time.sleep(0.01)
-            started = time.perf_counter()
-            # Progress from the broker's end offsets, so that polling costs the producer nothing.
-            while end_offsets(bootstrap, run.trades_topic, PARTITIONS) < args.trades:
-                time.sleep(0.05)
-                if time.perf_counter() - started > 600:
+                if time.time() - started > 600:
                     raise SystemExit(
                         f"producer did not deliver {args.trades} trades in 600 s; log {run.producer.log}"
                     )
-            pipeline_s = time.perf_counter() - started
+            pipeline_s = time.time() - started
+            cpu = {p.pid: cpu_seconds(p.pid) - cpu_before[p.pid] for p in (run.producer, run.simulator)}
         finally:
+            offsets.close()
             run.stop()
 
     records = read_back(bootstrap, run.trades_topic, args.trades)
     # The raw loop is short and the machine noisy: its median of three runs, each into a fresh topic.
-    raw_runs = []
+    raw_runs, raw_cpu = [], []
     for attempt in range(3):
         raw_topic = f"{name}.raw{attempt}"
         create_topics(bootstrap, raw_topic, partitions=PARTITIONS)
+        cpu_start = time.process_time()
         raw_runs.append(raw_loop(bootstrap, raw_topic, records))
+        raw_cpu.append(time.process_time() - cpu_start)
     raw_s = statistics.median(raw_runs)
+
+    def per_trade_us(seconds: float) -> float:
+        return round(seconds / args.trades * 1e6, 2)
 
     result = {
         "trades": args.trades,
+        "source": args.source,
         "producer_trades_per_s": round(args.trades / pipeline_s),
         "raw_confluent_kafka_trades_per_s": round(len(records) / raw_s),
         "ratio": round((args.trades / pipeline_s) / (len(records) / raw_s), 3),
         "goal_ratio": 0.5,
+        "producer_cpu_us_per_trade": per_trade_us(cpu[run.producer.pid]),
+        "simulator_cpu_us_per_trade": per_trade_us(cpu[run.simulator.pid]),
+        "raw_loop_cpu_us_per_trade": per_trade_us(statistics.median(raw_cpu)),
     }
     out = settings.var_dir / "bench" / "producer.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"simulator → producer → Kafka : {result['producer_trades_per_s']:>9,} trades/s")
+    print(f"simulator ({args.source}) → producer → Kafka : {result['producer_trades_per_s']:>9,} trades/s")
     print(f"raw confluent-kafka loop     : {result['raw_confluent_kafka_trades_per_s']:>9,} trades/s")
     print(f"ratio                        : {result['ratio']:.3f} (goal ≥ 0.5); written to {out}")
+    print(
+        f"CPU per trade                : producer {result['producer_cpu_us_per_trade']} µs, simulator "
+        f"{result['simulator_cpu_us_per_trade']} µs, raw loop {result['raw_loop_cpu_us_per_trade']} µs"
+    )
 
 
 if __name__ == "__main__":

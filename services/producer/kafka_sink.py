@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from confluent_kafka import KafkaError, KafkaException
+
 from services.producer.logs import log_event, logfmt_value
 from services.producer.metrics import ProducerMetrics
 from services.producer.records import KafkaRecord
@@ -26,6 +28,9 @@ class ProducerLike(Protocol):
     def produce(
         self, topic: str, value: bytes, key: bytes | None, *, on_delivery: Callable[..., None]
     ) -> None: ...
+    def produce_batch(
+        self, topic: str, messages: list[dict[str, Any]], *, on_delivery: Callable[..., None]
+    ) -> int: ...
     def poll(self, timeout: float) -> int: ...
     def flush(self, timeout: float) -> int: ...
     def purge(self) -> None: ...
@@ -141,6 +146,49 @@ class KafkaSink:
                     return False
                 self._producer.poll(self._wait)
 
+    def send_batch(self, topic: str, messages: list[dict[str, Any]]) -> int:
+        """Queue `messages` (produce_batch's {"key", "value"} dicts) in order; returns how many were queued.
+
+        Fewer than all only when shutdown began while the queue stayed full: the rest are counted as failed.
+        One produce_batch call per frame instead of one produce() per record; librdkafka refuses every
+        message after the first one that finds the queue full, so retrying from that one keeps the order.
+        """
+        on_delivery = self._on_delivery.get(topic) or self._delivery_callback(topic)
+        pending, queued, waited = messages, 0, False
+        while pending:
+            accepted = self._producer.produce_batch(topic, pending, on_delivery=on_delivery)
+            queued += accepted
+            if accepted == len(pending):
+                break
+            first_refused = next(i for i, message in enumerate(pending) if "_error" in message)
+            error = pending[first_refused]["_error"]
+            if error.code() != KafkaError._QUEUE_FULL:
+                # What produce() raises for such an error (a fatal client state, an unknown topic): the
+                # service stops and its supervisor restarts it, as before batching.
+                raise KafkaException(error)
+            pending = pending[first_refused:]
+            for message in pending:
+                message.pop("_error", None)
+            if not waited:
+                self._metrics.buffer_full.inc()
+                log_event(
+                    logger,
+                    "kafka_queue_full",
+                    logging.WARNING,
+                    topic=topic,
+                    symbol=_symbol(pending[0].get("key")),
+                    queued=len(self._producer),
+                )
+                waited = True
+            if self._stop.is_set():
+                for message in pending:
+                    self._count_failure(
+                        topic, _symbol(message.get("key")), "shutdown while the local queue was full"
+                    )
+                break
+            self._producer.poll(self._wait)
+        return queued
+
     def _delivery_callback(self, topic: str) -> Callable[[Any, Any], None]:
         acked = self._acked[topic] = [0]
 
@@ -159,9 +207,7 @@ class KafkaSink:
         if err is None:
             self._metrics.kafka_messages_sent.labels(topic=topic).inc()
             return
-        key = msg.key()
-        symbol = key.decode("utf-8", errors="replace") if key else None
-        self._count_failure(topic, symbol, str(err))
+        self._count_failure(topic, _symbol(msg.key()), str(err))
 
     def _publish_acks(self) -> None:
         for topic, acked in self._acked.items():
@@ -191,3 +237,8 @@ class KafkaSink:
         self._metrics.delivery_failures.labels(topic=topic).inc()
         if self._failure_log.allow():
             log_event(logger, "kafka_delivery_failed", logging.ERROR, topic=topic, symbol=symbol, error=error)
+
+
+def _symbol(key: bytes | None) -> str | None:
+    """The symbol a record is keyed by, for logs (None for a dead letter of a whole frame)."""
+    return key.decode("utf-8", errors="replace") if key else None

@@ -10,25 +10,31 @@ from dataclasses import dataclass, field
 
 from services.producer.dedupe import FrameDeduplicator
 from services.producer.frames import FrameKind, FrameOutcome, ValidationRules, parse_frame
-from services.producer.records import KafkaRecord, dead_letter_record, trade_record
+from services.producer.records import KafkaRecord, dead_letter_record, trade_messages
 
 
 @dataclass(slots=True)
 class ProcessedFrame:
     """A frame's outcome and the records it yields (none for pings, errors and duplicates).
 
-    `dead_letter_records[i]` is the record of `outcome.dead_letters[i]`.
+    `trade_messages[i]` is the Kafka message of `outcome.trades[i]`, for `trades_topic`, in the form
+    `Producer.produce_batch` takes; `dead_letter_records[i]` is the record of `outcome.dead_letters[i]`.
     """
 
     outcome: FrameOutcome
+    trades_topic: str
     duplicate: bool = False
-    trade_records: list[KafkaRecord] = field(default_factory=list)
+    trade_messages: list[dict[str, bytes]] = field(default_factory=list)
     dead_letter_records: list[KafkaRecord] = field(default_factory=list)
 
     @property
     def records(self) -> list[KafkaRecord]:
         """Every record of the frame: its trades, then its dead letters."""
-        return self.trade_records + self.dead_letter_records
+        trade_records = [
+            KafkaRecord(self.trades_topic, message["key"], message["value"], message["key"].decode("utf-8"))
+            for message in self.trade_messages
+        ]
+        return trade_records + self.dead_letter_records
 
 
 class FrameProcessor:
@@ -51,10 +57,11 @@ class FrameProcessor:
         outcome = parse_frame(frame, received_at_ms, self.rules)
         # Only trade frames: pings and errors are byte-identical every time and must all be counted.
         if outcome.kind is FrameKind.TRADE and self.deduplicator.is_duplicate(outcome.digest, now_s):
-            return ProcessedFrame(outcome, duplicate=True)
+            return ProcessedFrame(outcome, self.trades_topic, duplicate=True)
         return ProcessedFrame(
             outcome,
-            trade_records=[trade_record(trade, self.trades_topic) for trade in outcome.trades],
+            self.trades_topic,
+            trade_messages=trade_messages(outcome.trades),
             dead_letter_records=[
                 dead_letter_record(dead, self.dead_letter_topic) for dead in outcome.dead_letters
             ],

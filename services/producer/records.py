@@ -6,6 +6,7 @@ trades stay in one partition, in order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import orjson
@@ -43,6 +44,33 @@ def trade_value(trade: Trade) -> dict[str, object]:
 def trade_record(trade: Trade, topic: str) -> KafkaRecord:
     """A trade as a Kafka record keyed by its symbol."""
     return KafkaRecord(topic, trade.symbol.encode("utf-8"), orjson.dumps(trade_value(trade)), trade.symbol)
+
+
+def trade_messages(trades: Sequence[Trade]) -> list[dict[str, bytes]]:
+    """The trades as messages for `Producer.produce_batch`, in order: {"key": ..., "value": ...} each.
+
+    Key and value are byte for byte those of `trade_record`; built in one loop without the intermediate
+    record, since this runs for every trade.
+    """
+    dumps, version = orjson.dumps, contracts.TRADE_SCHEMA_VERSION
+    return [
+        {
+            "key": symbol.encode("utf-8"),
+            "value": dumps(
+                {
+                    "schema_version": version,
+                    "trade_id": trade_id,
+                    "symbol": symbol,
+                    "price": price,
+                    "volume": volume,
+                    "trade_ts_ms": trade_ts_ms,
+                    "conditions": conditions,
+                    "received_at_ms": received_at_ms,
+                }
+            ),
+        }
+        for trade_id, symbol, price, volume, trade_ts_ms, conditions, received_at_ms in trades
+    ]
 
 
 def dead_letter_value(dead_letter: DeadLetter) -> dict[str, object]:

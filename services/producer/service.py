@@ -153,8 +153,8 @@ class ProducerService:
                     symbol=dead_letter.symbol,
                     detail=dead_letter.detail[:300],
                 )
-        for record in processed.trade_records:
-            self._sink.send(record)
+        if processed.trade_messages:
+            self._sink.send_batch(processed.trades_topic, processed.trade_messages)
         for dead_letter, record in zip(outcome.dead_letters, processed.dead_letter_records, strict=True):
             if self._sink.send(record):
                 self._metrics.dead_letters.labels(reason=dead_letter.reason.value).inc()

@@ -1,22 +1,41 @@
 """Replay a recording (the producer's PRODUCER_RECORD_FILE format) instead of generating trades.
 
-Helpers to load the frames, find the symbols a trade frame carries (to send it only to subscribers) and
+Helpers to load the frames with the symbols each trade frame carries (to send it only to subscribers) and
 optionally shift trade times so an old recording passes the producer's timestamp checks.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from services.producer.recording import RecordedFrame, read_recording
+from services.producer.recording import read_recording
 
 
-def load_recording(path: Path) -> list[RecordedFrame]:
-    """Every frame of the recording, in order (ValueError names a bad line)."""
-    return list(read_recording(path))
+@dataclass(frozen=True, slots=True)
+class ReplayFrame:
+    """A recorded frame with what routing and counting it needs, worked out once when the file is loaded
+    (not per send: at full speed, parsing each frame again would cost the simulator more than sending it).
+    `symbols` is None for anything but a trade frame (sent to every client)."""
+
+    t_ms: int
+    frame: bytes
+    symbols: frozenset[str] | None
+    trades_per_symbol: Counter[str]
+
+
+def load_replay(path: Path) -> list[ReplayFrame]:
+    """Every frame of the recording, in order, with its symbols and trade counts (ValueError names a bad
+    line)."""
+    return [
+        ReplayFrame(
+            recorded.t_ms, recorded.frame, trade_symbols(recorded.frame), trades_per_symbol(recorded.frame)
+        )
+        for recorded in read_recording(path)
+    ]
 
 
 def trade_symbols(frame: bytes) -> frozenset[str] | None:

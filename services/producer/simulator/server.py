@@ -62,8 +62,9 @@ class SimulatorServer:
         self._burst_until = 0.0
         self._sent_log = FrameRecorder(settings.simulator_sent_log) if settings.simulator_sent_log else None
         self._recording = (
-            replay.load_recording(settings.simulator_replay_file) if settings.simulator_replay_file else None
+            replay.load_replay(settings.simulator_replay_file) if settings.simulator_replay_file else None
         )
+        self.replay_started_at: float | None = None  # epoch seconds of the first replayed frame
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     async def serve(self, stop: asyncio.Event, ready: Callable[[int], None] | None = None) -> None:
@@ -321,21 +322,26 @@ class SimulatorServer:
                 )
             while not any(s.subscriptions and s.can_receive(loop.time()) for s in self.sessions.values()):
                 await asyncio.sleep(settings.simulator_tick_seconds)  # paused while nobody listens
-            if previous_t_ms is None and settings.simulator_replay_retime:
-                offset_ms = wall_ms() - recorded.t_ms
+            if previous_t_ms is None:
+                self.replay_started_at = time.time()
+                if settings.simulator_replay_retime:
+                    offset_ms = wall_ms() - recorded.t_ms
             previous_t_ms = recorded.t_ms
-            await self._replay_frame(replay.retime(recorded.frame, offset_ms), loop.time())
+            await self._replay_frame(recorded, replay.retime(recorded.frame, offset_ms), loop.time())
         self.replay_done = True
         log_event(logger, "replay_finished", frames=len(self._recording), trades=self.counts["trades"])
 
-    async def _replay_frame(self, frame: bytes, now: float) -> None:
-        symbols = replay.trade_symbols(frame)
+    async def _replay_frame(self, recorded: replay.ReplayFrame, frame: bytes, now: float) -> None:
+        """Send `frame` (the recorded one, retimed) to the clients subscribed to one of its symbols."""
+        symbols = recorded.symbols
         sent_any = False
         for session in list(self.sessions.values()):
-            if session.can_receive(now) and (symbols is None or symbols & session.subscriptions):
+            if session.can_receive(now) and (
+                symbols is None or not symbols.isdisjoint(session.subscriptions)
+            ):
                 sent_any |= await self.send(session, frame)
         if sent_any and symbols is not None:
-            counts = replay.trades_per_symbol(frame)
+            counts = recorded.trades_per_symbol
             self.per_symbol.update(counts)
             self.counts["trades"] += counts.total()
             self.counts["trade_frames"] += 1
@@ -347,6 +353,7 @@ class SimulatorServer:
             "port": self.port,
             "seed": self.settings.simulator_seed,
             "finished": self.finished,
+            "replay_started_at": self.replay_started_at,
             "trades_sent": self.counts["trades"],
             "counts": dict(self.counts),
             "per_symbol": dict(self.per_symbol),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError
 from prometheus_client import CollectorRegistry
 
 from services.producer.metrics import ProducerMetrics
@@ -25,7 +27,7 @@ class FakeMessage:
 
 
 class FakeProducer:
-    """Refuses the first `full_for` produce calls with BufferError, then queues; poll delivers."""
+    """Refuses the first `full_for` produce calls (or batches) as a full queue, then queues; poll delivers."""
 
     def __init__(self, full_for: int = 0, fail_with: str | None = None) -> None:
         self.full_for = full_for
@@ -42,6 +44,22 @@ class FakeProducer:
             self.full_for -= 1
             raise BufferError("Local: Queue full")
         self.queued.append((topic, value, key, on_delivery))
+
+    def produce_batch(
+        self, topic: str, messages: list[dict[str, Any]], *, on_delivery: Callable[..., None]
+    ) -> int:
+        """As confluent-kafka's: refused messages get an `_error`; after the first that finds the queue full,
+        every later one of the batch is refused too (librdkafka keeps the order that way)."""
+        queued = 0
+        for index, message in enumerate(messages):
+            if self.full_for:
+                self.full_for -= 1
+                for refused in messages[index:]:
+                    refused["_error"] = KafkaError(KafkaError._QUEUE_FULL)
+                break
+            self.queued.append((topic, message["value"], message.get("key"), on_delivery))
+            queued += 1
+        return queued
 
     def poll(self, timeout: float) -> int:
         self.polls.append(timeout)

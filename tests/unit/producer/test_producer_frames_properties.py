@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services import contracts
-from services.producer.frames import DeadLetterReason, FrameKind, ValidationRules, parse_frame
+from services.producer.frames import (
+    DeadLetterReason,
+    FrameKind,
+    Trade,
+    ValidationRules,
+    _validate_trade,
+    frame_digest,
+    parse_frame,
+)
 from services.producer.records import dead_letter_record, trade_record
 
 NOW_MS = 1_700_000_000_000
@@ -93,3 +101,47 @@ def test_escaped_lone_surrogate_in_conditions_is_dead_lettered() -> None:
     outcome = parse_frame(frame, NOW_MS, RULES)
     assert [d.reason for d in outcome.dead_letters] == [DeadLetterReason.WRONG_TYPE]
     orjson.dumps(json.loads(dead_letter_record(outcome.dead_letters[0], "dlq").value))
+
+
+# --- the fast path for plainly valid frames gives what the per-trade checks give -----------------------
+plain_trade = st.fixed_dictionaries(
+    {
+        "s": st.sampled_from(["AAPL", "BINANCE:BTCUSDT", "MSFT", ""]),
+        "p": st.floats(min_value=-1, max_value=1e6) | st.integers(min_value=-1, max_value=10**20),
+        "t": st.integers(min_value=NOW_MS - RULES.max_age_ms - 1, max_value=NOW_MS + RULES.max_future_ms + 1),
+        "v": st.floats(min_value=-1, max_value=1e6) | st.integers(min_value=-1, max_value=10**6),
+    },
+    optional={"c": st.none() | st.lists(st.sampled_from(["1", "12", "é", ""]), max_size=3)},
+)
+
+
+def per_trade_checks(frame: bytes, rules: ValidationRules) -> tuple[list[Trade], list[tuple[str, str]]]:
+    """The reference: every trade through the per-trade validator, as the slow path runs it."""
+    digest = frame_digest(frame)
+    trades: list[Trade] = []
+    rejected: list[tuple[str, str]] = []
+    for index, trade_json in enumerate(json.loads(frame)["data"]):
+        result = _validate_trade(trade_json, f"{digest}-{index}", NOW_MS, rules)
+        if isinstance(result, Trade):
+            trades.append(result)
+        else:
+            rejected.append((result.reason.value, result.detail))
+    return trades, rejected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(plain_trade, max_size=8) | st.lists(plain_trade | trade_like, max_size=4))
+def test_a_frame_gives_exactly_the_trades_and_reasons_of_the_per_trade_checks(trades: list[object]) -> None:
+    frame = json.dumps({"type": "trade", "data": trades}, allow_nan=True).encode()
+    rules = ValidationRules(symbols=RULES.symbols, max_frame_bytes=len(frame))
+    outcome = parse_frame(frame, NOW_MS, rules)
+    expected_trades, expected_rejections = per_trade_checks(frame, rules)
+    assert outcome.trades == expected_trades
+    assert [type(t.price) for t in outcome.trades] == [float] * len(expected_trades)
+    assert [(d.reason.value, d.detail) for d in outcome.dead_letters] == expected_rejections
+
+
+def test_a_subscribed_symbol_that_is_not_valid_text_is_still_refused() -> None:
+    rules = ValidationRules(symbols=frozenset({"", "AAPL"}))
+    frame = json.dumps({"type": "trade", "data": [{"s": "", "p": 1, "t": NOW_MS, "v": 1}]}).encode()
+    assert [d.reason for d in parse_frame(frame, NOW_MS, rules).dead_letters] == [DeadLetterReason.WRONG_TYPE]

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from services.producer.kafka_sink import KafkaSink, producer_config
 from services.producer.metrics import ProducerMetrics
@@ -96,3 +97,80 @@ def test_failure_log_lines_are_rate_limited(
         sink.poll()
     assert sample(metrics, "kafka_delivery_failures_total", topic="trades") == 100
     assert len([r for r in caplog.records if "kafka_delivery_failed" in r.getMessage()]) == 10
+
+
+def batch(*symbols: str) -> list[dict[str, Any]]:
+    return [{"key": s.encode(), "value": f'{{"n":{i}}}'.encode()} for i, s in enumerate(symbols)]
+
+
+def test_a_batch_is_queued_in_order_and_every_delivery_counted(
+    metrics: ProducerMetrics, fake_producer: Any
+) -> None:
+    producer = fake_producer()
+    sink = KafkaSink(producer, metrics, threading.Event())
+    assert sink.send_batch("trades", batch("AAPL", "MSFT", "AAPL")) == 3
+    sink.poll()
+    assert [value for _topic, value, _key in producer.produced] == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
+    assert sample(metrics, "kafka_messages_sent_total", topic="trades") == 3
+
+
+def test_a_batch_that_finds_the_queue_full_resumes_at_the_refused_message_in_order(
+    metrics: ProducerMetrics, fake_producer: Any
+) -> None:
+    producer = fake_producer()
+    sink = KafkaSink(producer, metrics, threading.Event(), full_queue_wait_seconds=0.01)
+    real_batch = producer.produce_batch
+    calls = []
+
+    def full_after_two(topic: str, messages: list[dict[str, Any]], **kwargs: Any) -> int:
+        calls.append(len(messages))
+        if len(calls) == 1:  # two fit, then the queue stays full for this call and the next two
+            queued = int(real_batch(topic, messages[:2], **kwargs))
+            producer.full_for = 3
+            return queued + int(real_batch(topic, messages[2:], **kwargs))
+        return int(real_batch(topic, messages, **kwargs))
+
+    producer.produce_batch = full_after_two
+    assert sink.send_batch("trades", batch(*["AAPL"] * 5)) == 5
+    sink.poll()
+    assert [value for _topic, value, _key in producer.produced] == [f'{{"n":{i}}}'.encode() for i in range(5)]
+    assert calls == [5, 3, 3, 3]
+    assert sample(metrics, "kafka_buffer_full_total") == 1
+    assert sample(metrics, "kafka_messages_sent_total", topic="trades") == 5
+
+
+def test_shutdown_while_a_batch_waits_on_a_full_queue_counts_the_rest_as_failed(
+    metrics: ProducerMetrics, fake_producer: Any
+) -> None:
+    stop = threading.Event()
+    stop.set()
+    sink = KafkaSink(fake_producer(full_for=10**9), metrics, stop)
+    assert sink.send_batch("trades", batch("AAPL", "MSFT")) == 0
+    assert sample(metrics, "kafka_delivery_failures_total", topic="trades") == 2
+
+
+def test_a_batch_refused_for_another_reason_raises_as_produce_does(
+    metrics: ProducerMetrics, fake_producer: Any
+) -> None:
+    producer = fake_producer()
+
+    def unknown_topic(topic: str, messages: list[dict[str, Any]], **kwargs: Any) -> int:
+        for message in messages:
+            message["_error"] = KafkaError(KafkaError._UNKNOWN_TOPIC)
+        return 0
+
+    producer.produce_batch = unknown_topic
+    sink = KafkaSink(producer, metrics, threading.Event())
+    with pytest.raises(KafkaException):
+        sink.send_batch("trades", batch("AAPL"))
+
+
+def test_the_real_client_refuses_the_tail_of_a_batch_once_its_queue_is_full() -> None:
+    # What send_batch relies on, checked against confluent-kafka itself (no broker needed to queue).
+    producer = Producer({"bootstrap.servers": "127.0.0.1:1", "queue.buffering.max.messages": 3})
+    messages = batch("AAPL", "MSFT", "AAPL", "MSFT", "AAPL")
+    assert producer.produce_batch("trades", messages, on_delivery=lambda err, msg: None) == 3
+    assert ["_error" in m for m in messages] == [False, False, False, True, True]
+    assert messages[3]["_error"].code() == KafkaError._QUEUE_FULL
+    producer.purge()
+    producer.flush(0)

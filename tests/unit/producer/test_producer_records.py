@@ -6,7 +6,7 @@ import json
 
 from services import contracts
 from services.producer.frames import DeadLetter, DeadLetterReason, Trade
-from services.producer.records import dead_letter_record, trade_record
+from services.producer.records import dead_letter_record, trade_messages, trade_record
 
 TRADE = Trade(
     "0123456789abcdef-4", "IC MARKETS:1", 1.08345, 0.5, 1_700_000_000_123, ("1", "12"), 1_700_000_000_456
@@ -55,3 +55,11 @@ def test_dead_letter_record_value_has_exactly_the_contract_fields_in_order() -> 
 def test_dead_letter_of_a_whole_frame_has_no_key() -> None:
     dead = DeadLetter(DeadLetterReason.NOT_JSON, "not JSON", "garbage", 1)
     assert dead_letter_record(dead, "dlq").key is None
+
+
+def test_batch_messages_carry_the_same_key_and_value_bytes_as_single_records() -> None:
+    trades = [TRADE, TRADE._replace(trade_id="0123456789abcdef-5", symbol="AAPL", conditions=(), price=2e-7)]
+    messages = trade_messages(trades)
+    assert [(m["key"], m["value"]) for m in messages] == [
+        (record.key, record.value) for record in (trade_record(t, "trades") for t in trades)
+    ]
