@@ -30,6 +30,13 @@ class ProgressMetricsListener(StreamingQueryListener):
         self.metrics.batch_duration.observe(progress.batchDuration / 1000)
         for source in progress.sources:
             self.metrics.record_offsets_behind(kafka_offsets_behind(source.endOffset, source.latestOffset))
+        # Where a batch's time went: Spark's phases (addBatch is our foreachBatch), for tuning.
+        log.info(
+            "event=batch_progress batch=%d rows=%d %s",
+            progress.batchId,
+            progress.numInputRows,
+            " ".join(f"{phase}_ms={ms}" for phase, ms in sorted(progress.durationMs.items())),
+        )
 
     def onQueryIdle(self, event: Any) -> None:
         pass

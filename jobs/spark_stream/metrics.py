@@ -6,10 +6,12 @@ feeds Spark's progress (rates, batch duration, Kafka offsets behind). Names are 
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily
@@ -48,26 +50,66 @@ LATENCY_BOUNDS_SECONDS: tuple[float, ...] = (
 BATCH_DURATION_BOUNDS_SECONDS: tuple[float, ...] = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
+class TradeTimes(NamedTuple):
+    """The two times of a written trade that its metrics need."""
+
+    trade_ts_ms: int
+    received_at_ms: int
+
+
 @dataclass(frozen=True)
 class BatchStats:
-    """Per-batch figures from `transforms.trade_batch_stats`, with the cumulative latency bucket counts."""
+    """Figures of the trades a task wrote: count, newest trade time, late trades and latency buckets.
+
+    Tasks compute them for their own trades; the driver adds the tasks' figures up (`+`).
+    """
 
     trade_count: int
     max_trade_ts_ms: int | None
     late_count: int
-    window_count: int
     latency_sum_seconds: float
     latency_cumulative_counts: tuple[int, ...]
+    """For each bound: trades whose received -> written latency is <= the bound."""
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], bounds: Sequence[float]) -> BatchStats:
+    def empty(cls, bounds: Sequence[float]) -> BatchStats:
+        return cls(0, None, 0, 0.0, (0,) * len(bounds))
+
+    @classmethod
+    def of(
+        cls,
+        trades: Sequence[TradeTimes],
+        late_before_ms: int | None,
+        written_at_ms: int,
+        bounds: Sequence[float],
+    ) -> BatchStats:
+        """The figures of `trades`, written at `written_at_ms`; late means before `late_before_ms`."""
+        if not trades:
+            return cls.empty(bounds)
+        latencies = sorted((written_at_ms - trade.received_at_ms) / 1000 for trade in trades)
         return cls(
-            trade_count=int(row["trade_count"]),
-            max_trade_ts_ms=row["max_trade_ts_ms"],
-            late_count=int(row["late_count"]),
-            window_count=int(row["window_count"]),
-            latency_sum_seconds=float(row["latency_sum_seconds"]),
-            latency_cumulative_counts=tuple(int(row[f"latency_le_{index}"]) for index in range(len(bounds))),
+            trade_count=len(trades),
+            max_trade_ts_ms=max(trade.trade_ts_ms for trade in trades),
+            late_count=0
+            if late_before_ms is None
+            else sum(1 for trade in trades if trade.trade_ts_ms < late_before_ms),
+            latency_sum_seconds=math.fsum(latencies),
+            latency_cumulative_counts=tuple(bisect.bisect_right(latencies, bound) for bound in bounds),
+        )
+
+    def __add__(self, other: BatchStats) -> BatchStats:
+        newest = [ts for ts in (self.max_trade_ts_ms, other.max_trade_ts_ms) if ts is not None]
+        return BatchStats(
+            trade_count=self.trade_count + other.trade_count,
+            max_trade_ts_ms=max(newest) if newest else None,
+            late_count=self.late_count + other.late_count,
+            latency_sum_seconds=self.latency_sum_seconds + other.latency_sum_seconds,
+            latency_cumulative_counts=tuple(
+                mine + theirs
+                for mine, theirs in zip(
+                    self.latency_cumulative_counts, other.latency_cumulative_counts, strict=True
+                )
+            ),
         )
 
 

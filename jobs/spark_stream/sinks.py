@@ -6,26 +6,33 @@ from `trades_v2`. All writes are idempotent upserts; any failure fails the batch
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, NamedTuple, TypeVar
 
 from cassandra.query import UNSET_VALUE
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import DataFrame, Row, SparkSession
 
 from jobs.spark_stream import transforms
-from jobs.spark_stream.bars import BAR_WINDOW_MS, Bar, BarTrade, compute_bar
+from jobs.spark_stream.bars import BAR_WINDOW_MS, Bar, BarTrade, compute_bar, window_start_ms
 from jobs.spark_stream.cassandra_client import (
     CassandraTarget,
     CassandraWriteError,
     execute_all,
     execute_batched,
 )
-from jobs.spark_stream.metrics import LATENCY_BOUNDS_SECONDS, BatchStats, EventTimeClock, StreamMetrics
+from jobs.spark_stream.metrics import (
+    LATENCY_BOUNDS_SECONDS,
+    BatchStats,
+    EventTimeClock,
+    StreamMetrics,
+    TradeTimes,
+)
 from services import contracts
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,17 @@ BAR_UPSERT = (
 )
 
 
+class Window(NamedTuple):
+    """A (symbol, minute) a batch wrote trades into, with the `trades_v2` partition that holds them all
+    (a UTC day is a whole number of windows, so a window never spans two partitions)."""
+
+    symbol: str
+    trade_year: int
+    trade_month: int
+    trade_day: int
+    window_start_ms: int
+
+
 def _chunks(items: Iterable[_Item], size: int = CHUNK_ROWS) -> Iterator[list[_Item]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
@@ -81,8 +99,8 @@ def upsert_rows(
             execute_batched(target, cql, chunk, partition_columns, table)
 
 
-def _trade_params(trade: Row) -> tuple[Any, ...]:
-    """A `transforms.trade_rows` row bound to TRADES_INSERT (epoch ms bind as is)."""
+def _trade_params(trade: Row, ingested_at_ms: int) -> tuple[Any, ...]:
+    """A `trade` of `transforms.outcome_rows` bound to TRADES_INSERT (epoch ms bind as is)."""
     return (
         trade.symbol,
         trade.trade_year,
@@ -96,12 +114,12 @@ def _trade_params(trade: Row) -> tuple[Any, ...]:
         trade.received_at_ms,
         trade.kafka_partition,
         trade.kafka_offset,
-        trade.ingested_at_ms,
+        ingested_at_ms,
     )
 
 
-def _dead_letter_params(dead_letter: Row) -> tuple[Any, ...]:
-    """A `transforms.dead_letter_rows` row bound to DEAD_LETTERS_INSERT."""
+def _dead_letter_params(dead_letter: Row, rejected_at_ms: int) -> tuple[Any, ...]:
+    """A `dead_letter` of `transforms.outcome_rows` bound to DEAD_LETTERS_INSERT."""
     return (
         dead_letter.source,
         dead_letter.day,
@@ -113,12 +131,12 @@ def _dead_letter_params(dead_letter: Row) -> tuple[Any, ...]:
         dead_letter.raw,
         dead_letter.kafka_key,
         dead_letter.kafka_timestamp_ms,
-        dead_letter.rejected_at_ms,
+        rejected_at_ms,
     )
 
 
-def _bar_params(window: Row, bar: Bar, updated_at_ms: int) -> tuple[Any, ...]:
-    """The bar computed for a `transforms.touched_windows` row, bound to BAR_UPSERT."""
+def _bar_params(window: Window, bar: Bar, updated_at_ms: int) -> tuple[Any, ...]:
+    """The bar computed for a window, bound to BAR_UPSERT."""
     return (
         window.symbol,
         window.trade_year,
@@ -142,18 +160,24 @@ def _bar_params(window: Row, bar: Bar, updated_at_ms: int) -> tuple[Any, ...]:
     )
 
 
-def write_trades_partition(target: CassandraTarget, rows: Iterable[Row]) -> None:
-    """Upsert one Spark partition of `transforms.trade_rows` into `trades_v2`."""
+def write_trades_partition(target: CassandraTarget, trades: Iterable[Row], *, ingested_at_ms: int) -> None:
+    """Upsert `trade` rows of `transforms.outcome_rows` into `trades_v2`."""
     # (symbol, trade_year, trade_month, trade_day): many trades of a batch share a partition.
-    upsert_rows(target, TRADES_INSERT, map(_trade_params, rows), contracts.TRADES_TABLE, partition_columns=4)
+    params = (_trade_params(trade, ingested_at_ms) for trade in trades)
+    upsert_rows(target, TRADES_INSERT, params, contracts.TRADES_TABLE, partition_columns=4)
 
 
-def write_dead_letters_partition(target: CassandraTarget, rows: Iterable[Row]) -> None:
-    """Upsert one Spark partition of `transforms.dead_letter_rows` into `dead_letters`."""
-    upsert_rows(target, DEAD_LETTERS_INSERT, map(_dead_letter_params, rows), contracts.DEAD_LETTER_TABLE)
+def write_dead_letters_partition(
+    target: CassandraTarget, dead_letters: Iterable[Row], *, rejected_at_ms: int
+) -> None:
+    """Upsert `dead_letter` rows of `transforms.outcome_rows` into `dead_letters`."""
+    params = (_dead_letter_params(dead_letter, rejected_at_ms) for dead_letter in dead_letters)
+    upsert_rows(target, DEAD_LETTERS_INSERT, params, contracts.DEAD_LETTER_TABLE)
 
 
-def recompute_bars_partition(target: CassandraTarget, windows: Iterable[Row], *, updated_at_ms: int) -> None:
+def recompute_bars_partition(
+    target: CassandraTarget, windows: Iterable[Window], *, updated_at_ms: int
+) -> None:
     """For each touched (symbol, minute): read its trades back from `trades_v2`, compute, upsert the bar."""
     for chunk in _chunks(windows, size=1_000):
         reads = execute_all(
@@ -208,8 +232,89 @@ class PartitionWriters(NamedTuple):
 CASSANDRA_WRITERS = PartitionWriters()
 
 
+class TaskOutcome(NamedTuple):
+    """What one task of a batch wrote (or failed to write), sent back to the driver."""
+
+    dead_letters: dict[str, int]
+    """Rejected records by reason."""
+    trades: BatchStats
+    windows: frozenset[Window]
+    """The windows the task wrote trades into; it has recomputed their bars."""
+    failed_table: str | None = None
+    failed_rows: int = 0
+    error: str | None = None
+
+
+def write_records_partition(
+    writers: PartitionWriters,
+    target: CassandraTarget,
+    rows: Iterable[Row],
+    *,
+    written_at_ms: int,
+    late_before_ms: int | None,
+    bounds: Sequence[float],
+) -> Iterator[TaskOutcome]:
+    """One task of a batch: write its `transforms.outcome_rows` (dead letters, then trades), then recompute
+    the bars of the windows its trades fall into; yield one outcome.
+
+    The bars are right when no other task of the batch writes the same windows, which holds when the topic
+    is keyed by symbol (the producer's contract); the driver recomputes any window two tasks shared.
+    A failed write is reported in the outcome rather than raised, so the driver can name the table in its
+    metric and log line; the driver then fails the batch. `written_at_ms` is the batch's `ingested_at` and
+    `rejected_at`.
+    """
+    trades: list[Row] = []
+    dead_letters: list[Row] = []
+    for row in rows:
+        if row.trade is not None:
+            trades.append(row.trade)
+        else:
+            dead_letters.append(row.dead_letter)
+    by_reason = dict(collections.Counter(dead_letter.reason for dead_letter in dead_letters))
+    windows = frozenset(
+        Window(t.symbol, t.trade_year, t.trade_month, t.trade_day, window_start_ms(t.trade_ts_ms))
+        for t in trades
+    )
+    steps: list[tuple[str, int, Callable[[], None]]] = [
+        (
+            contracts.DEAD_LETTER_TABLE,
+            len(dead_letters),
+            lambda: writers.dead_letters(target, dead_letters, rejected_at_ms=written_at_ms),
+        ),
+        (
+            contracts.TRADES_TABLE,
+            len(trades),
+            lambda: writers.trades(target, trades, ingested_at_ms=written_at_ms),
+        ),
+        (
+            contracts.AGGREGATES_TABLE,
+            len(windows),
+            lambda: writers.bars(target, sorted(windows), updated_at_ms=_now_ms()),
+        ),
+    ]
+    trades_written_ms = written_at_ms
+    for table, count, write in steps:
+        if count:
+            try:
+                write()
+            except Exception as error:
+                log.exception("event=partition_write_failed table=%s rows=%d", table, count)
+                failure = f"{type(error).__name__}: {error}"
+                empty = BatchStats.empty(bounds)
+                yield TaskOutcome(by_reason, empty, frozenset(), table, count, failure)
+                return
+        if table == contracts.TRADES_TABLE:
+            trades_written_ms = _now_ms()
+    times = [TradeTimes(t.trade_ts_ms, t.received_at_ms) for t in trades]
+    yield TaskOutcome(by_reason, BatchStats.of(times, late_before_ms, trades_written_ms, bounds), windows)
+
+
 class BatchWriter:
-    """The `foreachBatch` sink. Holds only driver-side state: the metrics and the event-time clock."""
+    """The `foreachBatch` sink. Holds only driver-side state: the metrics and the event-time clock.
+
+    A batch is one Spark job: each task writes its records and the bars they touch, and sends back its
+    figures (`TaskOutcome`). A window that two tasks shared is recomputed once more after both.
+    """
 
     def __init__(
         self,
@@ -224,46 +329,39 @@ class BatchWriter:
 
     def write_batch(self, kafka_records: DataFrame, epoch_id: int) -> None:
         started_ms = self.now_ms()
-        oldest_ms = started_ms - contracts.TRADES_TTL_SECONDS * 1000
-        parsed = transforms.parse_trade_records(kafka_records, oldest_trade_ts_ms=oldest_ms).persist()
-        try:
-            # One pass fills the cache and counts the batch's outcomes; reason None means a valid trade.
-            outcomes = {row[0]: row[1] for row in parsed.groupBy("reject_reason").count().collect()}
-            records = sum(outcomes.values())
-            rejected = {reason: count for reason, count in outcomes.items() if reason is not None}
-            dead_letters = transforms.dead_letter_rows(parsed, rejected_at_ms=started_ms)
-            self._write(
-                epoch_id,
-                dead_letters,
-                contracts.DEAD_LETTER_TABLE,
-                self.writers.dead_letters,
-                sum(rejected.values()),
+        parsed = transforms.parse_trade_records(
+            kafka_records, oldest_trade_ts_ms=transforms.retention_limit_ms(started_ms)
+        )
+        outcomes = (
+            transforms.outcome_rows(parsed)
+            .rdd.mapPartitions(
+                functools.partial(
+                    write_records_partition,
+                    self.writers,
+                    self.target,
+                    written_at_ms=started_ms,
+                    late_before_ms=self.event_time.late_before_ms(),
+                    bounds=LATENCY_BOUNDS_SECONDS,
+                )
             )
-            trades = transforms.trade_rows(parsed, ingested_at_ms=started_ms)
-            self._write(
-                epoch_id,
-                trades,
-                contracts.TRADES_TABLE,
-                self.writers.trades,
-                records - sum(rejected.values()),
-            )
-            written_at_ms = self.now_ms()
-            # An aggregate without grouping has exactly one row, even over no trades.
-            (stats_row,) = transforms.trade_batch_stats(
-                trades, self.event_time.late_before_ms(), written_at_ms, LATENCY_BOUNDS_SECONDS
-            ).collect()
-            stats = BatchStats.from_row(stats_row.asDict(), LATENCY_BOUNDS_SECONDS)
-            self._write(
-                epoch_id,
-                transforms.touched_windows(trades),
-                contracts.AGGREGATES_TABLE,
-                functools.partial(self.writers.bars, updated_at_ms=written_at_ms),
-                stats.window_count,
-            )
-        finally:
-            parsed.unpersist()
+            .collect()
+        )
+        self._fail_on_failed_tasks(epoch_id, outcomes)
 
-        self.metrics.records_read.inc(records)
+        rejected: collections.Counter[str] = collections.Counter()
+        stats = BatchStats.empty(LATENCY_BOUNDS_SECONDS)
+        windows: collections.Counter[Window] = collections.Counter()
+        for outcome in outcomes:
+            rejected.update(outcome.dead_letters)
+            stats += outcome.trades
+            windows.update(outcome.windows)
+        self.metrics.rows_written.labels(table=contracts.DEAD_LETTER_TABLE).inc(rejected.total())
+        self.metrics.rows_written.labels(table=contracts.TRADES_TABLE).inc(stats.trade_count)
+        self.metrics.rows_written.labels(table=contracts.AGGREGATES_TABLE).inc(windows.total())
+        shared = sorted(window for window, tasks in windows.items() if tasks > 1)
+        self._recompute_bars(epoch_id, kafka_records.sparkSession, shared)
+
+        self.metrics.records_read.inc(stats.trade_count + rejected.total())
         for reason, count in rejected.items():
             self.metrics.dead_letters.labels(reason=reason).inc(count)
         self.metrics.record_trade_stats(stats)
@@ -271,37 +369,45 @@ class BatchWriter:
         self.metrics.last_batch_completed.set(self.now_ms() / 1000)
         log.info(
             "event=batch_written epoch=%d records=%d trades=%d dead_letters=%d late=%d bars=%d "
-            "duration_ms=%d",
+            "shared_bars=%d duration_ms=%d",
             epoch_id,
-            records,
+            stats.trade_count + rejected.total(),
             stats.trade_count,
-            sum(rejected.values()),
+            rejected.total(),
             stats.late_count,
-            stats.window_count,
+            len(windows),
+            len(shared),
             self.now_ms() - started_ms,
         )
 
-    def _write(
-        self,
-        epoch_id: int,
-        rows: DataFrame,
-        table: str,
-        write_partition: Callable[..., None],
-        row_count: int,
-    ) -> None:
-        """Run `write_partition(target, rows)` on the executors; count and log a failure, then re-raise it."""
-        if row_count == 0:
+    def _fail_on_failed_tasks(self, epoch_id: int, outcomes: Sequence[TaskOutcome]) -> None:
+        """Count and log each table a task failed to write, then fail the batch (Spark replays it)."""
+        failed_rows: collections.Counter[str] = collections.Counter()
+        errors: dict[str, str] = {}
+        for outcome in outcomes:
+            if outcome.failed_table is not None:
+                failed_rows[outcome.failed_table] += outcome.failed_rows
+                errors.setdefault(outcome.failed_table, outcome.error or "")
+        for table, rows in failed_rows.items():
+            self._count_failure(epoch_id, table, rows, errors[table])
+        if errors:
+            raise CassandraWriteError(f"batch {epoch_id}: " + "; ".join(errors.values()))
+
+    def _count_failure(self, epoch_id: int, table: str, rows: int, error: str) -> None:
+        self.metrics.write_failures.labels(table=table).inc()
+        log.error(  # one line; the full trace is already in Spark's log
+            "event=batch_write_failed epoch=%d table=%s rows=%d error=%s", epoch_id, table, rows, error
+        )
+
+    def _recompute_bars(self, epoch_id: int, spark: SparkSession, windows: list[Window]) -> None:
+        """Recompute and upsert the bars of `windows` on the executors, now that every task has written."""
+        if not windows:
             return
+        slices = min(len(windows), spark.sparkContext.defaultParallelism)
+        recompute = functools.partial(self.writers.bars, self.target, updated_at_ms=self.now_ms())
         try:
-            rows.foreachPartition(functools.partial(write_partition, self.target))
+            spark.sparkContext.parallelize(windows, slices).foreachPartition(recompute)
         except Exception as error:
-            self.metrics.write_failures.labels(table=table).inc()
-            log.error(  # one line; the full Python and JVM traces are already in Spark's log
-                "event=batch_write_failed epoch=%d table=%s rows=%d error=%s",
-                epoch_id,
-                table,
-                row_count,
-                error_summary(error),
-            )
+            self._count_failure(epoch_id, contracts.AGGREGATES_TABLE, len(windows), error_summary(error))
             raise
-        self.metrics.rows_written.labels(table=table).inc(row_count)
+        self.metrics.rows_written.labels(table=contracts.AGGREGATES_TABLE).inc(len(windows))

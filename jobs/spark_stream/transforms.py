@@ -1,19 +1,21 @@
 """Pure DataFrame -> DataFrame steps of the job: Kafka records -> validated trades and dead letters -> rows.
 
-No I/O and no clock: every time the steps need (ingest time, retention limit, late threshold) is an argument.
-`sinks.write_batch` strings them together for each micro-batch.
+No I/O and no clock: the one time the steps need (the retention limit) is an argument, and
+`retention_limit_ms` computes it. `sinks.BatchWriter.write_batch` strings them together for each micro-batch.
+
+A value that changes every batch must not become a literal of the plan: Spark inlines numeric literals into
+the Java code it generates, and code that differs is compiled again (hundreds of ms per batch on 2 cores).
+
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.spark_stream.bars import BAR_WINDOW_MS
 from services import contracts
 
 DEAD_LETTER_SOURCE = "spark_stream"
@@ -50,6 +52,20 @@ class DeadLetterReason(StrEnum):
     INVALID_PRICE = "invalid_price"
     INVALID_VOLUME = "invalid_volume"
     OLDER_THAN_RETENTION = "older_than_retention"
+
+
+RETENTION_LIMIT_STEP_MS = 3_600_000
+
+
+def retention_limit_ms(now_ms: int, ttl_seconds: int = contracts.TRADES_TTL_SECONDS) -> int:
+    """The oldest trade time `parse_trade_records` accepts at `now_ms`: the trades TTL ago, rounded *up* to
+    the hour so that the plan's literal (and its generated code) changes once an hour, not every batch.
+
+    Rounding up errs on the safe side: a trade up to an hour younger than the TTL is dead-lettered (raw
+    payload kept) rather than aggregated into a minute whose other trades may have expired.
+    """
+    limit = now_ms - ttl_seconds * 1000
+    return -(-limit // RETENTION_LIMIT_STEP_MS) * RETENTION_LIMIT_STEP_MS
 
 
 def _not_finite(column: Column) -> Column:
@@ -146,97 +162,54 @@ def parse_trade_records(kafka_records: DataFrame, oldest_trade_ts_ms: int | None
     return parsed.withColumn("reject_reason", reason).withColumn("reject_detail", detail).drop("record")
 
 
-def dead_letter_rows(parsed: DataFrame, rejected_at_ms: int) -> DataFrame:
-    """Rows for the `dead_letters` table: the rejected records of `parse_trade_records`' output.
-
-    The key (source, day of the Kafka timestamp, topic, partition, offset) depends only on the record, so
-    reprocessing the same Kafka records rewrites the same rows.
-    """
-    return parsed.where(F.col("reject_reason").isNotNull()).select(
+def _dead_letter_columns() -> list[Column]:
+    return [
         F.lit(DEAD_LETTER_SOURCE).alias("source"),
         _day(F.col("kafka_timestamp_ms")).alias("day"),
-        "kafka_topic",
-        "kafka_partition",
-        "kafka_offset",
+        F.col("kafka_topic"),
+        F.col("kafka_partition"),
+        F.col("kafka_offset"),
         F.col("reject_reason").alias("reason"),
         F.col("reject_detail").alias("detail"),
         F.coalesce(F.col("raw"), F.lit("")).alias("raw"),
-        "kafka_key",
-        "kafka_timestamp_ms",
-        F.lit(rejected_at_ms).cast("long").alias("rejected_at_ms"),
-    )
+        F.col("kafka_key"),
+        F.col("kafka_timestamp_ms"),
+    ]
 
 
-def trade_rows(parsed: DataFrame, ingested_at_ms: int) -> DataFrame:
-    """Rows for `trades_v2`: the valid trades of `parse_trade_records`' output, with UTC date columns.
-
-    Times stay epoch milliseconds (the sink binds them to CQL timestamps as such), so no time zone is
-    involved anywhere between the producer and Cassandra.
-    """
+def _trade_columns() -> list[Column]:
     day = _day(F.col("trade_ts_ms"))
-    return parsed.where(F.col("reject_reason").isNull()).select(
-        "symbol",
+    return [
+        F.col("symbol"),
         F.year(day).alias("trade_year"),
         F.month(day).alias("trade_month"),
         F.dayofmonth(day).alias("trade_day"),
-        "trade_ts_ms",
-        "trade_id",
-        "price",
-        "volume",
+        F.col("trade_ts_ms"),
+        F.col("trade_id"),
+        F.col("price"),
+        F.col("volume"),
         F.coalesce(F.col("conditions"), F.array().cast("array<string>")).alias("conditions"),
-        "received_at_ms",
-        "kafka_partition",
-        "kafka_offset",
-        F.lit(ingested_at_ms).cast("long").alias("ingested_at_ms"),
-    )
+        F.col("received_at_ms"),
+        F.col("kafka_partition"),
+        F.col("kafka_offset"),
+    ]
 
 
-def _window_start(trade_ts_ms: Column, window_ms: int) -> Column:
-    return trade_ts_ms - F.pmod(trade_ts_ms, F.lit(window_ms))
+def _is_valid() -> Column:
+    return F.col("reject_reason").isNull()
 
 
-def touched_windows(trades: DataFrame, window_ms: int = BAR_WINDOW_MS) -> DataFrame:
-    """The distinct (symbol, trades_v2 partition, window start) that a batch of trade rows falls into.
+def outcome_rows(parsed: DataFrame) -> DataFrame:
+    """Every record of `parse_trade_records`' output as either a `trade` or a `dead_letter` (a struct
+    column each; the other one is null), so that one pass over a batch can write both tables.
 
-    A window never spans two UTC days (a day is a whole number of windows), so each window's trades sit in
-    one `trades_v2` partition and can be read back with one range query.
+    `trade` holds a `trades_v2` row, with UTC date columns; times stay epoch milliseconds (the sink binds
+    them to CQL timestamps as such), so no time zone is involved between the producer and Cassandra.
+    `dead_letter` holds a `dead_letters` row, keyed by (source, day of the Kafka timestamp, topic,
+    partition, offset): it depends only on the record, so reprocessing the same records rewrites the same
+    rows. The times of writing (`ingested_at`, `rejected_at`) are added by the sink.
     """
-    if MS_PER_DAY % window_ms:
-        raise ValueError(f"window_ms={window_ms} does not divide a day; a window would span two partitions")
-    return trades.select(
-        "symbol",
-        "trade_year",
-        "trade_month",
-        "trade_day",
-        _window_start(F.col("trade_ts_ms"), window_ms).alias("window_start_ms"),
-    ).distinct()
-
-
-def trade_batch_stats(
-    trades: DataFrame,
-    late_before_ms: int | None,
-    written_at_ms: int,
-    latency_bounds_seconds: Sequence[float],
-    window_ms: int = BAR_WINDOW_MS,
-) -> DataFrame:
-    """One row of per-batch figures for the metrics, in one pass over the batch's trade rows.
-
-    Columns: trade_count, max_trade_ts_ms, late_count (trades before `late_before_ms`), window_count,
-    latency_sum_seconds and latency_le_<i> (cumulative count of trades whose received -> written latency
-    is <= latency_bounds_seconds[i]).
-    """
-    latency = (F.lit(written_at_ms) - F.col("received_at_ms")) / F.lit(1000.0)
-    is_late = F.col("trade_ts_ms") < F.lit(late_before_ms) if late_before_ms is not None else F.lit(False)
-    return trades.agg(
-        F.count(F.lit(1)).alias("trade_count"),
-        F.max("trade_ts_ms").alias("max_trade_ts_ms"),
-        F.coalesce(F.sum(is_late.cast("long")), F.lit(0)).alias("late_count"),
-        F.count_distinct(F.col("symbol"), _window_start(F.col("trade_ts_ms"), window_ms)).alias(
-            "window_count"
-        ),
-        F.coalesce(F.sum(latency), F.lit(0.0)).alias("latency_sum_seconds"),
-        *[
-            F.coalesce(F.sum((latency <= F.lit(bound)).cast("long")), F.lit(0)).alias(f"latency_le_{index}")
-            for index, bound in enumerate(latency_bounds_seconds)
-        ],
+    return parsed.select(
+        F.when(_is_valid(), F.struct(*_trade_columns())).alias("trade"),
+        F.when(~_is_valid(), F.struct(*_dead_letter_columns())).alias("dead_letter"),
     )

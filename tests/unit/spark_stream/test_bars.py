@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.spark_stream.bars import BarTrade, compute_bar, window_start_ms
+from jobs.spark_stream.bars import BAR_WINDOW_MS, BarTrade, compute_bar, window_start_ms
 
 
 def pandas_bar(trades: list[BarTrade]) -> dict[str, float | int | None]:
@@ -148,3 +148,8 @@ def test_bar_does_not_depend_on_the_order_trades_arrive_in(
     shuffled = list(trades)
     rnd.shuffle(shuffled)
     assert compute_bar(shuffled) == compute_bar(trades)
+
+
+def test_a_utc_day_is_a_whole_number_of_windows() -> None:
+    # So a window's trades always sit in one trades_v2 partition (symbol, year, month, day).
+    assert 86_400_000 % BAR_WINDOW_MS == 0

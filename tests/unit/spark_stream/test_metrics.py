@@ -11,6 +11,7 @@ from jobs.spark_stream.metrics import (
     CumulativeHistogram,
     EventTimeClock,
     StreamMetrics,
+    TradeTimes,
     kafka_offsets_behind,
 )
 
@@ -64,20 +65,49 @@ def test_histogram_refuses_a_batch_with_the_wrong_number_of_buckets() -> None:
 def test_batch_stats_feed_late_trades_and_latency() -> None:
     registry = CollectorRegistry()
     stream_metrics = StreamMetrics(registry)
-    bounds = metrics.LATENCY_BOUNDS_SECONDS
-    row = {
-        "trade_count": 4,
-        "max_trade_ts_ms": 123,
-        "late_count": 1,
-        "window_count": 2,
-        "latency_sum_seconds": 2.0,
-        **{f"latency_le_{i}": 4 for i in range(len(bounds))},
-    }
-    stream_metrics.record_trade_stats(BatchStats.from_row(row, bounds))
+    trades = [TradeTimes(trade_ts_ms=ts, received_at_ms=9_500) for ts in (100, 200, 300, 400)]
+    stream_metrics.record_trade_stats(BatchStats.of(trades, 150, 10_000, metrics.LATENCY_BOUNDS_SECONDS))
 
     assert registry.get_sample_value(metrics.LATE_TRADES) == 1.0
     assert registry.get_sample_value(f"{metrics.END_TO_END_LATENCY}_count") == 4.0
     assert registry.get_sample_value(f"{metrics.END_TO_END_LATENCY}_sum") == 2.0
+
+
+def test_batch_stats_count_trades_before_the_late_threshold() -> None:
+    threshold = 1_700_000_000_000
+    trades = [TradeTimes(ts, 0) for ts in (threshold - 1, threshold, threshold + 5_000)]
+    stats = BatchStats.of(trades, threshold, 0, [])
+
+    assert (stats.trade_count, stats.late_count, stats.max_trade_ts_ms) == (3, 1, threshold + 5_000)
+
+
+def test_batch_stats_have_no_late_trades_before_any_threshold_exists() -> None:
+    assert BatchStats.of([TradeTimes(1, 0)], None, 0, []).late_count == 0
+
+
+def test_batch_stats_latency_buckets_are_cumulative() -> None:
+    written_at_ms = 1_700_000_010_000
+    latencies_s = [0.05, 0.3, 0.3, 2.0, 45.0, 0.1]
+    trades = [TradeTimes(0, written_at_ms - round(s * 1000)) for s in latencies_s]
+    stats = BatchStats.of(trades, None, written_at_ms, [0.1, 0.5, 1.0, 10.0])
+
+    assert stats.latency_cumulative_counts == (2, 4, 4, 5)  # a latency equal to a bound is within it
+    assert stats.latency_sum_seconds == pytest.approx(sum(latencies_s))
+
+
+def test_batch_stats_of_no_trades_are_zero() -> None:
+    assert BatchStats.of([], 5, 0, [1.0]) == BatchStats(0, None, 0, 0.0, (0,))
+
+
+def test_batch_stats_of_two_tasks_add_up() -> None:
+    first = BatchStats.of([TradeTimes(500, 900)], 600, 1_000, [0.05, 0.5])
+    second = BatchStats.of([TradeTimes(700, 990), TradeTimes(800, 100)], 600, 1_000, [0.05, 0.5])
+    nothing = BatchStats.empty([0.05, 0.5])
+
+    total = first + second + nothing
+    assert (total.trade_count, total.max_trade_ts_ms, total.late_count) == (3, 800, 1)
+    assert total.latency_cumulative_counts == (1, 2)  # 0.1 s, 0.01 s and 0.9 s
+    assert total.latency_sum_seconds == pytest.approx(1.01)
 
 
 def test_offsets_behind_become_one_gauge_per_topic_partition() -> None:

@@ -10,16 +10,15 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from jobs.spark_stream.transforms import (
     DEAD_LETTER_SOURCE,
     DeadLetterReason,
-    dead_letter_rows,
+    outcome_rows,
     parse_trade_records,
-    trade_rows,
+    retention_limit_ms,
 )
 from services import contracts
 
 from .conftest import KafkaRecords, kafka_frame
 from .records import MISSING, encoded
 
-INGESTED_AT_MS = 1_700_000_001_000
 RETENTION_LIMIT_MS = 1_690_000_000_000
 
 MALFORMED = {
@@ -57,8 +56,10 @@ ONE_BATCH: dict[str, bytes | None] = (
 
 def split(records: DataFrame) -> tuple[list[Row], list[Row]]:
     parsed = parse_trade_records(records, oldest_trade_ts_ms=RETENTION_LIMIT_MS)
-    trades = trade_rows(parsed, ingested_at_ms=INGESTED_AT_MS).collect()
-    dead_letters = dead_letter_rows(parsed, rejected_at_ms=INGESTED_AT_MS).collect()
+    rows = outcome_rows(parsed).collect()
+    assert all((row.trade is None) != (row.dead_letter is None) for row in rows)  # exactly one of them
+    trades = [row.trade for row in rows if row.trade is not None]
+    dead_letters = [row.dead_letter for row in rows if row.dead_letter is not None]
     return trades, sorted(dead_letters, key=lambda row: row.kafka_offset)
 
 
@@ -96,7 +97,6 @@ def test_valid_record_becomes_one_trade_row_with_every_field(kafka_records: Kafk
             "received_at_ms": 1_700_000_000_200,
             "kafka_partition": 3,
             "kafka_offset": 41,
-            "ingested_at_ms": INGESTED_AT_MS,
         }
     ]
 
@@ -185,7 +185,6 @@ def test_dead_letter_keeps_the_payload_reason_detail_and_kafka_coordinates(
             "raw": value.decode(),
             "kafka_key": "AAPL",
             "kafka_timestamp_ms": 1_700_000_000_000,
-            "rejected_at_ms": INGESTED_AT_MS,
         }
     ]
 
@@ -225,3 +224,13 @@ def test_mixed_batch_puts_every_record_in_exactly_one_output(kafka_records: Kafk
         (2, "invalid_price"),
         (4, "unsupported_schema_version"),
     ]
+
+
+def test_retention_limit_is_the_ttl_ago_rounded_up_to_the_hour() -> None:
+    hour = 3_600_000
+    now_ms = 1_700_000_000_123
+    limit = retention_limit_ms(now_ms, ttl_seconds=10)
+
+    assert limit % hour == 0
+    assert 0 <= limit - (now_ms - 10_000) < hour  # never older than the TTL allows
+    assert retention_limit_ms(5 * hour + 10_000, ttl_seconds=10) == 5 * hour

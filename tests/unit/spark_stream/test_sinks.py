@@ -14,7 +14,7 @@ import pytest
 from cassandra.query import UNSET_VALUE
 from prometheus_client import CollectorRegistry
 from pyspark import cloudpickle
-from pyspark.sql import Row
+from pyspark.sql import Row, SparkSession
 
 from jobs.spark_stream import metrics, sinks
 from jobs.spark_stream.cassandra_client import CassandraTarget, CassandraWriteError
@@ -22,7 +22,7 @@ from jobs.spark_stream.metrics import EventTimeClock, StreamMetrics
 from jobs.spark_stream.sinks import BatchWriter, PartitionWriters
 from services import contracts
 
-from .conftest import KafkaRecords
+from .conftest import KAFKA_SCHEMA, KafkaRecords
 from .records import encoded
 
 # The recording writers below run in Spark's Python workers, which cannot import this test module.
@@ -70,8 +70,8 @@ class FakeCassandra:
         ]
 
 
-def window(symbol: str, start: int) -> Row:
-    return Row(symbol=symbol, trade_year=2023, trade_month=11, trade_day=14, window_start_ms=start)
+def window(symbol: str, start: int) -> sinks.Window:
+    return sinks.Window(symbol, 2023, 11, 14, start)
 
 
 def test_bar_is_recomputed_from_every_stored_trade_of_its_minute(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,10 +151,9 @@ def test_trade_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatc
         received_at_ms=MINUTE + 7,
         kafka_partition=2,
         kafka_offset=9,
-        ingested_at_ms=MINUTE + 9,
     )
 
-    sinks.write_trades_partition(TARGET, [row])
+    sinks.write_trades_partition(TARGET, [row], ingested_at_ms=MINUTE + 9)
 
     assert cassandra.writes[contracts.TRADES_TABLE] == [
         {
@@ -187,7 +186,6 @@ def dead_letter_row() -> Row:
         raw=b"{}",
         kafka_key=b"AAPL",
         kafka_timestamp_ms=MINUTE + 3,
-        rejected_at_ms=MINUTE + 9,
     )
 
 
@@ -196,7 +194,7 @@ def test_dead_letter_row_binds_each_value_to_its_column(monkeypatch: pytest.Monk
     monkeypatch.setattr(sinks, "execute_all", cassandra)
     monkeypatch.setattr(sinks, "execute_batched", cassandra.batched)
 
-    sinks.write_dead_letters_partition(TARGET, [dead_letter_row()])
+    sinks.write_dead_letters_partition(TARGET, [dead_letter_row()], rejected_at_ms=MINUTE + 9)
 
     assert cassandra.writes[contracts.DEAD_LETTER_TABLE] == [
         {
@@ -226,7 +224,7 @@ def test_partition_larger_than_a_chunk_is_written_in_chunk_sized_calls(
 
     monkeypatch.setattr(sinks, "execute_all", record)
 
-    sinks.write_dead_letters_partition(TARGET, [dead_letter_row()] * (sinks.CHUNK_ROWS + 1))
+    sinks.write_dead_letters_partition(TARGET, [dead_letter_row()] * (sinks.CHUNK_ROWS + 1), rejected_at_ms=0)
 
     assert calls == [
         (sinks.DEAD_LETTERS_INSERT, sinks.CHUNK_ROWS, contracts.DEAD_LETTER_TABLE),
@@ -234,22 +232,65 @@ def test_partition_larger_than_a_chunk_is_written_in_chunk_sized_calls(
     ]
 
 
-class RecordingWriter:
-    """A partition writer for Spark's workers that appends its rows as JSON lines to a file."""
+def test_task_reports_the_distinct_minutes_of_each_symbol_it_wrote() -> None:
+    def trade(symbol: str, ts: int) -> Row:
+        return Row(
+            trade=Row(
+                symbol=symbol,
+                trade_year=2023,
+                trade_month=11,
+                trade_day=14,
+                trade_ts_ms=ts,
+                received_at_ms=ts,
+            ),
+            dead_letter=None,
+        )
 
-    def __init__(self, path: Path, fail: bool = False) -> None:
-        self.path, self.fail = path, fail
+    def ignore_writes(*_: Any, **__: Any) -> None:
+        pass
+
+    ignore = PartitionWriters(ignore_writes, ignore_writes, ignore_writes)
+    rows = [
+        trade("AAPL", MINUTE),
+        trade("AAPL", MINUTE + 59_999),
+        trade("AAPL", MINUTE + 60_000),
+        trade("MSFT", MINUTE + 1),
+        trade("AAPL", MINUTE - 1),
+        Row(trade=None, dead_letter=Row(reason="invalid_price")),
+    ]
+    (outcome,) = sinks.write_records_partition(
+        ignore, TARGET, rows, written_at_ms=0, late_before_ms=None, bounds=[]
+    )
+
+    assert sorted(outcome.windows) == [
+        window("AAPL", MINUTE - 60_000),
+        window("AAPL", MINUTE),
+        window("AAPL", MINUTE + 60_000),
+        window("MSFT", MINUTE),
+    ]
+    assert (outcome.trades.trade_count, outcome.dead_letters) == (5, {"invalid_price": 1})
+
+
+class RecordingWriter:
+    """A partition writer for Spark's workers: appends `[table, row]` JSON lines to one file, in the order
+    the writes happen, and can fail instead."""
+
+    def __init__(self, path: Path, table: str, fail: bool = False) -> None:
+        self.path, self.table, self.fail = path, table, fail
 
     def __call__(self, target: CassandraTarget, rows: Any, **kwargs: Any) -> None:
         if self.fail:
             raise CassandraWriteError("injected: Cassandra unavailable")
         with self.path.open("a") as out:
-            for row in rows:
-                out.write(json.dumps(row.asDict(), default=str) + "\n")
+            for row in rows:  # Spark rows, or the bar writer's windows
+                fields = row.asDict() if isinstance(row, Row) else row._asdict()
+                out.write(json.dumps([self.table, fields], default=str) + "\n")
 
 
-def recorded(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+def recorded(path: Path, table: str | None = None) -> list[dict[str, Any]]:
+    """The rows written to `table` (or, as `[table, row]` pairs, to every table), in the order written."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return lines if table is None else [row for written_to, row in lines if written_to == table]
 
 
 @pytest.fixture
@@ -258,10 +299,11 @@ def registry() -> CollectorRegistry:
 
 
 def batch_writer(tmp_path: Path, registry: CollectorRegistry, fail_trades: bool = False) -> BatchWriter:
+    log = tmp_path / "writes.jsonl"
     writers = PartitionWriters(
-        dead_letters=RecordingWriter(tmp_path / "dead_letters.jsonl"),
-        trades=RecordingWriter(tmp_path / "trades.jsonl", fail=fail_trades),
-        bars=RecordingWriter(tmp_path / "bars.jsonl"),
+        dead_letters=RecordingWriter(log, contracts.DEAD_LETTER_TABLE),
+        trades=RecordingWriter(log, contracts.TRADES_TABLE, fail=fail_trades),
+        bars=RecordingWriter(log, contracts.AGGREGATES_TABLE),
     )
     clock = EventTimeClock(watermark_ms=10_000)
     clock.advance(MINUTE + 30_000)  # an earlier batch has seen trades up to here
@@ -280,17 +322,24 @@ def test_batch_writes_trades_dead_letters_and_touched_bars(
         b"\x89PNG garbage",
         encoded(trade_id="t-4", price=float("nan")),
     ]
-    batch_writer(tmp_path, registry).write_batch(kafka_records(values, first_offset=0), epoch_id=7)
+    # One Spark partition, like one Kafka partition holding every trade of a symbol.
+    batch_writer(tmp_path, registry).write_batch(
+        kafka_records(values, first_offset=0).coalesce(1), epoch_id=7
+    )
+    writes = tmp_path / "writes.jsonl"
 
-    assert sorted(r["trade_id"] for r in recorded(tmp_path / "trades.jsonl")) == ["t-0", "t-1", "t-2"]
-    assert sorted((r["kafka_offset"], r["reason"]) for r in recorded(tmp_path / "dead_letters.jsonl")) == [
+    assert sorted(r["trade_id"] for r in recorded(writes, contracts.TRADES_TABLE)) == ["t-0", "t-1", "t-2"]
+    assert sorted(
+        (r["kafka_offset"], r["reason"]) for r in recorded(writes, contracts.DEAD_LETTER_TABLE)
+    ) == [
         (3, "malformed_record"),
         (4, "invalid_price"),
     ]
-    assert sorted(r["window_start_ms"] for r in recorded(tmp_path / "bars.jsonl")) == [
+    assert [r["window_start_ms"] for r in recorded(writes, contracts.AGGREGATES_TABLE)] == [
         MINUTE - 60_000,
         MINUTE,
     ]
+    assert recorded(writes)[-1][0] == contracts.AGGREGATES_TABLE  # bars come after the trades
 
     def value(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(name, labels)
@@ -304,6 +353,22 @@ def test_batch_writes_trades_dead_letters_and_touched_bars(
     assert value(f"{metrics.END_TO_END_LATENCY}_count") == 3
 
 
+def test_window_written_by_two_tasks_is_recomputed_after_both(
+    spark: SparkSession, kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    # The same symbol-minute in two Spark partitions: a topic not keyed by symbol.
+    values = [encoded(trade_id="a", trade_ts_ms=MINUTE + 1), encoded(trade_id="b", trade_ts_ms=MINUTE + 2)]
+    records = kafka_records(values).collect()
+    two_partitions = spark.createDataFrame(spark.sparkContext.parallelize(records, 2), KAFKA_SCHEMA)
+    batch_writer(tmp_path, registry).write_batch(two_partitions, epoch_id=9)
+
+    trades, bars = contracts.TRADES_TABLE, contracts.AGGREGATES_TABLE
+    writes = recorded(tmp_path / "writes.jsonl")
+    # Each task writes its trade and its bar; the driver recomputes the shared window after both.
+    assert [table for table, _ in writes] == [trades, bars, trades, bars, bars]
+    assert writes[-1][1]["window_start_ms"] == MINUTE
+
+
 def test_failed_trade_write_fails_the_batch_and_is_counted_and_logged(
     kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -314,7 +379,8 @@ def test_failed_trade_write_fails_the_batch_and_is_counted_and_logged(
 
     assert registry.get_sample_value(metrics.WRITE_FAILURES, {"table": contracts.TRADES_TABLE}) == 1
     assert registry.get_sample_value(metrics.ROWS_WRITTEN, {"table": contracts.TRADES_TABLE}) is None
-    assert recorded(tmp_path / "bars.jsonl") == []  # no bar is computed from a batch whose trades failed
+    # No bar is computed from a batch whose trades failed.
+    assert recorded(tmp_path / "writes.jsonl", contracts.AGGREGATES_TABLE) == []
     (line,) = [r.getMessage() for r in caplog.records if "batch_write_failed" in r.getMessage()]
     assert "epoch=8 table=trades_v2 rows=1" in line
     assert line.endswith("CassandraWriteError: injected: Cassandra unavailable")

@@ -1,4 +1,4 @@
-"""Valid trades -> trades_v2 rows, touched bar windows and per-batch figures."""
+"""Valid trades -> trades_v2 rows: keys and UTC date columns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs.spark_stream.transforms import parse_trade_records, touched_windows, trade_batch_stats, trade_rows
+from jobs.spark_stream.transforms import outcome_rows, parse_trade_records
 
 from .conftest import KafkaRecords
 from .records import encoded
@@ -16,7 +16,8 @@ TRADES_V2_KEY = ("symbol", "trade_year", "trade_month", "trade_day", "trade_ts_m
 
 
 def rows_of(kafka_records: KafkaRecords, values: list[bytes], **kwargs: object) -> DataFrame:
-    return trade_rows(parse_trade_records(kafka_records(values, **kwargs), None), ingested_at_ms=0)
+    parsed = parse_trade_records(kafka_records(values, **kwargs), None)
+    return outcome_rows(parsed).where("trade IS NOT NULL").select("trade.*")
 
 
 @pytest.fixture
@@ -73,75 +74,3 @@ def test_trade_date_columns_ignore_the_session_time_zone(kafka_records: KafkaRec
     # 2024-01-01T03:00Z is still 2023-12-31 in New York.
     (row,) = rows_of(kafka_records, [encoded(trade_ts_ms=1_704_078_000_000)]).collect()
     assert (row.trade_year, row.trade_month, row.trade_day) == (2024, 1, 1)
-
-
-def test_touched_windows_are_the_distinct_minutes_of_each_symbol(kafka_records: KafkaRecords) -> None:
-    minute = 1_700_000_040_000  # a whole minute: 2023-11-14T22:14:00Z
-    values = [
-        encoded(symbol="AAPL", trade_id="a", trade_ts_ms=minute),
-        encoded(symbol="AAPL", trade_id="b", trade_ts_ms=minute + 59_999),
-        encoded(symbol="AAPL", trade_id="c", trade_ts_ms=minute + 60_000),
-        encoded(symbol="MSFT", trade_id="d", trade_ts_ms=minute + 1),
-        encoded(symbol="AAPL", trade_id="e", trade_ts_ms=minute - 1),
-    ]
-    windows = touched_windows(rows_of(kafka_records, values)).collect()
-
-    assert sorted((w.symbol, w.trade_day, w.window_start_ms) for w in windows) == [
-        ("AAPL", 14, minute - 60_000),
-        ("AAPL", 14, minute),
-        ("AAPL", 14, minute + 60_000),
-        ("MSFT", 14, minute),
-    ]
-
-
-def test_window_length_that_does_not_divide_a_day_is_refused(kafka_records: KafkaRecords) -> None:
-    with pytest.raises(ValueError, match="does not divide a day"):
-        touched_windows(rows_of(kafka_records, [encoded()]), window_ms=7_000)
-
-
-def test_batch_stats_count_trades_before_the_late_threshold(kafka_records: KafkaRecords) -> None:
-    threshold = 1_700_000_000_000
-    values = [
-        encoded(trade_id="early", trade_ts_ms=threshold - 1),
-        encoded(trade_id="on-time", trade_ts_ms=threshold),
-        encoded(trade_id="new", trade_ts_ms=threshold + 5_000),
-    ]
-    (stats,) = trade_batch_stats(rows_of(kafka_records, values), threshold, 0, []).collect()
-
-    assert (stats.trade_count, stats.late_count, stats.max_trade_ts_ms) == (3, 1, threshold + 5_000)
-
-
-def test_batch_stats_have_no_late_trades_before_any_threshold_exists(kafka_records: KafkaRecords) -> None:
-    (stats,) = trade_batch_stats(rows_of(kafka_records, [encoded(trade_ts_ms=1)]), None, 0, []).collect()
-    assert stats.late_count == 0
-
-
-def test_batch_stats_latency_buckets_are_cumulative(kafka_records: KafkaRecords) -> None:
-    written_at_ms = 1_700_000_010_000
-    latencies_s = [0.05, 0.3, 0.3, 2.0, 45.0]
-    values = [
-        encoded(trade_id=f"t-{i}", received_at_ms=written_at_ms - round(s * 1000))
-        for i, s in enumerate(latencies_s)
-    ]
-    bounds = [0.1, 0.5, 1.0, 10.0]
-    (stats,) = trade_batch_stats(rows_of(kafka_records, values), None, written_at_ms, bounds).collect()
-
-    assert [stats[f"latency_le_{i}"] for i in range(len(bounds))] == [1, 3, 3, 4]
-    assert stats.latency_sum_seconds == pytest.approx(sum(latencies_s))
-
-
-def test_batch_stats_count_distinct_symbol_minutes(kafka_records: KafkaRecords) -> None:
-    values = [
-        encoded(symbol="AAPL", trade_id="1", trade_ts_ms=60_000),
-        encoded(symbol="AAPL", trade_id="2", trade_ts_ms=119_999),
-        encoded(symbol="MSFT", trade_id="3", trade_ts_ms=60_000),
-        encoded(symbol="MSFT", trade_id="4", trade_ts_ms=120_000),
-    ]
-    (stats,) = trade_batch_stats(rows_of(kafka_records, values), None, 0, []).collect()
-    assert stats.window_count == 3
-
-
-def test_batch_stats_of_a_batch_without_trades_are_zero(kafka_records: KafkaRecords) -> None:
-    (stats,) = trade_batch_stats(rows_of(kafka_records, [b"junk"]), 5, 0, [1.0]).collect()
-    assert (stats.trade_count, stats.late_count, stats.window_count, stats.max_trade_ts_ms) == (0, 0, 0, None)
-    assert (stats.latency_sum_seconds, stats.latency_le_0) == (0.0, 0)
