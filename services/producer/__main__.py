@@ -6,6 +6,7 @@ SIGTERM or SIGINT, then closes the socket, flushes Kafka for a bounded time and 
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -31,6 +32,11 @@ from services.producer.symbols import symbol_shard
 logger = logging.getLogger("producer")
 RECEIVE_TIMEOUT_SECONDS = 1.0
 """How long one read may block: the loop polls Kafka, checks the watchdog and sees SIGTERM this often."""
+GC_YOUNG_THRESHOLD = 50_000
+"""Allocations between two young-generation collections (CPython's default: 700). A frame of 1,000 trades
+allocates a few thousand short-lived, acyclic objects (freed by reference counting); at the default the
+collector ran several times a frame and took about a fifth of the loop's CPU. Memory held by cyclic garbage
+stays bounded by this count."""
 
 
 def main() -> int:
@@ -106,6 +112,9 @@ def main() -> int:
         metrics_port=settings.producer_metrics_port,
         record_file=settings.producer_record_file,
     )
+    # Everything built so far lives as long as the process: freeze it out of every future collection.
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     try:
         service.run()
     finally:

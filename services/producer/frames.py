@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -225,11 +224,12 @@ def _plain_trades(
         for index, trade_json in enumerate(trades_json):
             if type(trade_json) is not dict:
                 return None
-            get: Callable[[str], Any] = trade_json.get
-            symbol, price, trade_ts_ms, volume, conditions = get("s"), get("p"), get("t"), get("v"), get("c")
+            symbol, price = trade_json["s"], trade_json["p"]
+            trade_ts_ms, volume = trade_json["t"], trade_json["v"]
+            conditions = trade_json.get("c")
             price_type, volume_type = type(price), type(volume)
-            # A missing field reads as None and fails its type test. Chained comparisons reject NaN and
-            # infinities as well as out-of-range values; exact type tests exclude bool.
+            # Exact type tests exclude bool (and None); chained comparisons reject NaN and infinities as
+            # well as out-of-range values.
             if not (
                 (price_type is float or price_type is int)
                 and (volume_type is float or volume_type is int)
@@ -261,7 +261,7 @@ def _plain_trades(
                     ),
                 )
             )
-    except (TypeError, OverflowError):  # a non-string condition; an integer beyond a double
+    except (KeyError, TypeError, OverflowError):  # a missing field; a non-string condition; a huge integer
         return None
     return trades
 
