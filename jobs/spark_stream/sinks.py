@@ -59,8 +59,10 @@ WINDOW_TRADES_SELECT = (
 BAR_UPSERT = (
     f"INSERT INTO {contracts.AGGREGATES_TABLE} (symbol, trade_year, trade_month, window_start, window_end, "
     "open, high, low, close, volume, trade_count, vwap, mean_price, stddev_price, first_trade_ts, "
-    "last_trade_ts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "last_trade_ts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
+"""The write time is the driver's, not the executor's clock, so that a later recompute of a bar always
+wins over an earlier one (see `BatchWriter`)."""
 
 
 class Window(NamedTuple):
@@ -135,7 +137,7 @@ def _dead_letter_params(dead_letter: Row, rejected_at_ms: int) -> tuple[Any, ...
     )
 
 
-def _bar_params(window: Window, bar: Bar, updated_at_ms: int) -> tuple[Any, ...]:
+def _bar_params(window: Window, bar: Bar, updated_at_ms: int, write_time_us: int) -> tuple[Any, ...]:
     """The bar computed for a window, bound to BAR_UPSERT."""
     return (
         window.symbol,
@@ -157,6 +159,7 @@ def _bar_params(window: Window, bar: Bar, updated_at_ms: int) -> tuple[Any, ...]
         bar.first_trade_ts_ms,
         bar.last_trade_ts_ms,
         updated_at_ms,
+        write_time_us,
     )
 
 
@@ -176,7 +179,7 @@ def write_dead_letters_partition(
 
 
 def recompute_bars_partition(
-    target: CassandraTarget, windows: Iterable[Window], *, updated_at_ms: int
+    target: CassandraTarget, windows: Iterable[Window], *, updated_at_ms: int, write_time_us: int
 ) -> None:
     """For each touched (symbol, minute): read its trades back from `trades_v2`, compute, upsert the bar."""
     for chunk in _chunks(windows, size=1_000):
@@ -206,7 +209,7 @@ def recompute_bars_partition(
                     f"no trades read back for {window.symbol} window_start_ms={window.window_start_ms}; "
                     f"check CASSANDRA_CONSISTENCY (now {target.consistency})"
                 )
-            upserts.append(_bar_params(window, compute_bar(trades), updated_at_ms))
+            upserts.append(_bar_params(window, compute_bar(trades), updated_at_ms, write_time_us))
         upsert_rows(target, BAR_UPSERT, upserts, contracts.AGGREGATES_TABLE, partition_columns=3)
 
 
@@ -289,7 +292,9 @@ def write_records_partition(
         (
             contracts.AGGREGATES_TABLE,
             len(windows),
-            lambda: writers.bars(target, sorted(windows), updated_at_ms=_now_ms()),
+            lambda: writers.bars(
+                target, sorted(windows), updated_at_ms=_now_ms(), write_time_us=written_at_ms * 1000
+            ),
         ),
     ]
     trades_written_ms = written_at_ms
@@ -359,7 +364,7 @@ class BatchWriter:
         self.metrics.rows_written.labels(table=contracts.TRADES_TABLE).inc(stats.trade_count)
         self.metrics.rows_written.labels(table=contracts.AGGREGATES_TABLE).inc(windows.total())
         shared = sorted(window for window, tasks in windows.items() if tasks > 1)
-        self._recompute_bars(epoch_id, kafka_records.sparkSession, shared)
+        self._recompute_bars(epoch_id, kafka_records.sparkSession, shared, started_ms)
 
         self.metrics.records_read.inc(stats.trade_count + rejected.total())
         for reason, count in rejected.items():
@@ -399,12 +404,20 @@ class BatchWriter:
             "event=batch_write_failed epoch=%d table=%s rows=%d error=%s", epoch_id, table, rows, error
         )
 
-    def _recompute_bars(self, epoch_id: int, spark: SparkSession, windows: list[Window]) -> None:
+    def _recompute_bars(
+        self, epoch_id: int, spark: SparkSession, windows: list[Window], started_ms: int
+    ) -> None:
         """Recompute and upsert the bars of `windows` on the executors, now that every task has written."""
         if not windows:
             return
         slices = min(len(windows), spark.sparkContext.defaultParallelism)
-        recompute = functools.partial(self.writers.bars, self.target, updated_at_ms=self.now_ms())
+        recompute = functools.partial(
+            self.writers.bars,
+            self.target,
+            updated_at_ms=self.now_ms(),
+            # Later than the tasks' writes of these bars (batch start in µs), whatever the executors' clocks.
+            write_time_us=started_ms * 1000 + 1,
+        )
         try:
             spark.sparkContext.parallelize(windows, slices).foreachPartition(recompute)
         except Exception as error:

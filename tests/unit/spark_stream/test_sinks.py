@@ -33,7 +33,8 @@ MINUTE = 1_700_000_040_000  # 2023-11-14T22:14:00Z
 
 
 def columns_of(cql: str) -> list[str]:
-    return [name.strip() for name in cql.split("(", 1)[1].split(")", 1)[0].split(",")]
+    columns = [name.strip() for name in cql.split("(", 1)[1].split(")", 1)[0].split(",")]
+    return [*columns, "USING TIMESTAMP"] if cql.endswith("USING TIMESTAMP ?") else columns
 
 
 class FakeCassandra:
@@ -87,7 +88,7 @@ def test_bar_is_recomputed_from_every_stored_trade_of_its_minute(monkeypatch: py
     monkeypatch.setattr(sinks, "execute_all", cassandra)
     monkeypatch.setattr(sinks, "execute_batched", cassandra.batched)
 
-    sinks.recompute_bars_partition(TARGET, [window("AAPL", MINUTE)], updated_at_ms=123)
+    sinks.recompute_bars_partition(TARGET, [window("AAPL", MINUTE)], updated_at_ms=123, write_time_us=7)
 
     assert cassandra.writes[contracts.AGGREGATES_TABLE] == [
         {
@@ -108,6 +109,7 @@ def test_bar_is_recomputed_from_every_stored_trade_of_its_minute(monkeypatch: py
             "first_trade_ts": MINUTE,
             "last_trade_ts": MINUTE + 30_000,
             "updated_at": 123,
+            "USING TIMESTAMP": 7,
         }
     ]
 
@@ -119,7 +121,7 @@ def test_bar_without_volume_leaves_vwap_unset_rather_than_writing_a_null(
     monkeypatch.setattr(sinks, "execute_all", cassandra)
     monkeypatch.setattr(sinks, "execute_batched", cassandra.batched)
 
-    sinks.recompute_bars_partition(TARGET, [window("AAPL", MINUTE)], updated_at_ms=0)
+    sinks.recompute_bars_partition(TARGET, [window("AAPL", MINUTE)], updated_at_ms=0, write_time_us=0)
 
     assert cassandra.writes[contracts.AGGREGATES_TABLE][0]["vwap"] is UNSET_VALUE
 
@@ -131,7 +133,7 @@ def test_bar_recompute_fails_when_the_batch_trades_cannot_be_read_back(
     monkeypatch.setattr(sinks, "execute_all", empty)
     monkeypatch.setattr(sinks, "execute_batched", empty.batched)
     with pytest.raises(CassandraWriteError, match="no trades read back for AAPL"):
-        sinks.recompute_bars_partition(TARGET, [window("AAPL", MINUTE)], updated_at_ms=0)
+        sinks.recompute_bars_partition(TARGET, [window("AAPL", MINUTE)], updated_at_ms=0, write_time_us=0)
 
 
 def test_trade_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -284,6 +286,8 @@ class RecordingWriter:
         with self.path.open("a") as out:
             for row in rows:  # Spark rows, or the bar writer's windows
                 fields = row.asDict() if isinstance(row, Row) else row._asdict()
+                if "write_time_us" in kwargs:
+                    fields["write_time_us"] = kwargs["write_time_us"]
                 out.write(json.dumps([self.table, fields], default=str) + "\n")
 
 
@@ -367,6 +371,9 @@ def test_window_written_by_two_tasks_is_recomputed_after_both(
     # Each task writes its trade and its bar; the driver recomputes the shared window after both.
     assert [table for table, _ in writes] == [trades, bars, trades, bars, bars]
     assert writes[-1][1]["window_start_ms"] == MINUTE
+    # Its write time is later than the tasks' whatever their clocks: the complete bar wins in Cassandra.
+    first, second, final = [row["write_time_us"] for table, row in writes if table == bars]
+    assert final > max(first, second)
 
 
 def test_failed_trade_write_fails_the_batch_and_is_counted_and_logged(
