@@ -13,12 +13,14 @@ What is measured:
   much CPU per trade as the producer spends, on the same 2 cores; replaying pre-built frames measures the
   producer instead of the generator (`--source live` measures the old way, generation included).
 - Raw baseline: a plain `produce()` + `poll(0)` loop over the very records the producer wrote (read back
-  from its topic), with the producer's Kafka settings (`producer_config`), until every one is acknowledged;
-  the median of three runs, each into a fresh topic.
+  from its topic), with the producer's Kafka settings (`producer_config`), until every one is acknowledged.
+- Rounds: `--rounds` (3) pipeline runs and raw runs alternate, each into fresh topics, so that both sides
+  meet the same spells of load on this shared machine; each side's figure is the median of its runs.
 
-The ratio (producer ÷ raw) is the figure to compare across machines; the goal is at least 0.5. The CPU each
-side used per trade (all threads of the process, librdkafka's included) is reported beside it. Results are
-printed and written to var/bench/producer.json.
+The ratio (median producer trades/s ÷ median raw trades/s) is the figure to compare across machines; the
+goal is at least 0.5. The CPU each side used per trade (every thread of the process, librdkafka's included;
+the broker's is in neither) is reported beside it. Results are printed and written to
+var/bench/producer.json.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -47,6 +50,15 @@ TRADES_PER_FRAME = (
     1000  # SIMULATOR_MAX_TRADES_PER_FRAME's default: what the live simulator sends at full rate
 )
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Round(NamedTuple):
+    """One pipeline run: its duration, the CPU its two processes used, and the topic it wrote."""
+
+    seconds: float
+    producer_cpu_s: float
+    simulator_cpu_s: float
+    trades_topic: str
 
 
 def write_frames(path: Path, trades: int) -> None:
@@ -116,9 +128,47 @@ def raw_loop(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes
     return elapsed
 
 
+def pipeline_run(workdir: Path, bootstrap: str, name: str, source: str, frames: Path, trades: int) -> Round:
+    """One simulator → producer → Kafka run on topics of its own: seconds, CPU of each process, topic."""
+    simulator_env = {"SIMULATOR_SENT_LOG": ""}
+    if source == "replay":
+        simulator_env |= {"SIMULATOR_REPLAY_FILE": str(frames), "SIMULATOR_REPLAY_SPEED": "0"}
+    else:
+        simulator_env |= {"SIMULATOR_MAX_TRADES": str(trades), "SIMULATOR_RATE": "1000000"}
+    run = start_run(workdir, bootstrap, name, SYMBOLS, simulator_env, {})
+    # Progress from the broker's end offsets, through one consumer, so that polling costs the producer
+    # nothing.
+    offsets = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{name}-offsets"})
+    try:
+        run.simulator.wait_ready()
+        # The clock starts when the simulator sends the first frame (replay), or when the producer is
+        # connected (live: from then on the simulator sends flat out).
+        while True:
+            stats = run.simulator.control("stats")
+            if source == "replay" and stats["replay_started_at"] is not None:
+                started = float(stats["replay_started_at"])
+                break
+            if source == "live" and stats["connections"]:
+                started = time.time()
+                break
+            time.sleep(0.005)
+        cpu_before = {p.pid: cpu_seconds(p.pid) for p in (run.producer, run.simulator)}
+        while delivered(offsets, run.trades_topic) < trades:
+            time.sleep(0.01)
+            if time.time() - started > 600:
+                raise SystemExit(f"producer did not deliver {trades} trades in 600 s; log {run.producer.log}")
+        seconds = time.time() - started
+        cpu = {p.pid: cpu_seconds(p.pid) - cpu_before[p.pid] for p in (run.producer, run.simulator)}
+    finally:
+        offsets.close()
+        run.stop()
+    return Round(seconds, cpu[run.producer.pid], cpu[run.simulator.pid], run.trades_topic)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trades", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3, help="pipeline and raw runs, alternating")
     parser.add_argument(
         "--source",
         choices=("replay", "live"),
@@ -130,78 +180,65 @@ def main() -> None:
     bootstrap = settings.kafka_bootstrap
     name = f"bench_producer_{int(time.time())}"
 
+    pipeline: list[Round] = []
+    raw_s: list[float] = []
+    raw_cpu_s: list[float] = []
     with tempfile.TemporaryDirectory() as workdir:
-        simulator_env = {"SIMULATOR_SENT_LOG": ""}
+        frames = Path(workdir) / "frames.jsonl"
         if args.source == "replay":
-            frames = Path(workdir) / "frames.jsonl"
             write_frames(frames, args.trades)
-            simulator_env |= {"SIMULATOR_REPLAY_FILE": str(frames), "SIMULATOR_REPLAY_SPEED": "0"}
-        else:
-            simulator_env |= {"SIMULATOR_MAX_TRADES": str(args.trades), "SIMULATOR_RATE": "1000000"}
-        run = start_run(Path(workdir), bootstrap, name, SYMBOLS, simulator_env, {})
-        # Progress from the broker's end offsets, through one consumer, so that polling costs the producer
-        # nothing.
-        offsets = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{name}-offsets"})
-        try:
-            run.simulator.wait_ready()
-            # The clock starts when the simulator sends the first frame (replay), or when the producer is
-            # connected (live: from then on the simulator sends flat out).
-            while True:
-                stats = run.simulator.control("stats")
-                if args.source == "replay" and stats["replay_started_at"] is not None:
-                    started = stats["replay_started_at"]
-                    break
-                if args.source == "live" and stats["connections"]:
-                    started = time.time()
-                    break
-                time.sleep(0.005)
-            cpu_before = {p.pid: cpu_seconds(p.pid) for p in (run.producer, run.simulator)}
-            while delivered(offsets, run.trades_topic) < args.trades:
-                time.sleep(0.01)
-                if time.time() - started > 600:
-                    raise SystemExit(
-                        f"producer did not deliver {args.trades} trades in 600 s; log {run.producer.log}"
-                    )
-            pipeline_s = time.time() - started
-            cpu = {p.pid: cpu_seconds(p.pid) - cpu_before[p.pid] for p in (run.producer, run.simulator)}
-        finally:
-            offsets.close()
-            run.stop()
+        # The machine is shared and noisy: pipeline and raw runs alternate, so that both sides see the
+        # same spells of load, and each side's median counts.
+        for attempt in range(args.rounds):
+            round_dir = Path(workdir) / f"round{attempt}"
+            pipeline.append(
+                pipeline_run(round_dir, bootstrap, f"{name}_{attempt}", args.source, frames, args.trades)
+            )
+            records = read_back(bootstrap, pipeline[-1].trades_topic, args.trades)
+            if len(records) != args.trades:
+                raise SystemExit(
+                    f"read back {len(records)} of {args.trades} records from the producer's topic"
+                )
+            raw_topic = f"{name}_{attempt}.raw"
+            create_topics(bootstrap, raw_topic, partitions=PARTITIONS)
+            cpu_start = time.process_time()
+            raw_s.append(raw_loop(bootstrap, raw_topic, records))
+            raw_cpu_s.append(time.process_time() - cpu_start)
 
-    records = read_back(bootstrap, run.trades_topic, args.trades)
-    # The raw loop is short and the machine noisy: its median of three runs, each into a fresh topic.
-    raw_runs, raw_cpu = [], []
-    for attempt in range(3):
-        raw_topic = f"{name}.raw{attempt}"
-        create_topics(bootstrap, raw_topic, partitions=PARTITIONS)
-        cpu_start = time.process_time()
-        raw_runs.append(raw_loop(bootstrap, raw_topic, records))
-        raw_cpu.append(time.process_time() - cpu_start)
-    raw_s = statistics.median(raw_runs)
+    def per_s(seconds: float) -> int:
+        return round(args.trades / seconds)
 
     def per_trade_us(seconds: float) -> float:
         return round(seconds / args.trades * 1e6, 2)
 
+    producer_rate = per_s(statistics.median(r.seconds for r in pipeline))
+    raw_rate = per_s(statistics.median(raw_s))
     result = {
         "trades": args.trades,
         "source": args.source,
-        "producer_trades_per_s": round(args.trades / pipeline_s),
-        "raw_confluent_kafka_trades_per_s": round(len(records) / raw_s),
-        "ratio": round((args.trades / pipeline_s) / (len(records) / raw_s), 3),
+        "rounds": args.rounds,
+        "producer_trades_per_s": producer_rate,
+        "raw_confluent_kafka_trades_per_s": raw_rate,
+        "ratio": round(producer_rate / raw_rate, 3),
         "goal_ratio": 0.5,
-        "producer_cpu_us_per_trade": per_trade_us(cpu[run.producer.pid]),
-        "simulator_cpu_us_per_trade": per_trade_us(cpu[run.simulator.pid]),
-        "raw_loop_cpu_us_per_trade": per_trade_us(statistics.median(raw_cpu)),
+        "producer_trades_per_s_each": [per_s(r.seconds) for r in pipeline],
+        "raw_trades_per_s_each": [per_s(s) for s in raw_s],
+        "producer_cpu_us_per_trade": per_trade_us(statistics.median(r.producer_cpu_s for r in pipeline)),
+        "simulator_cpu_us_per_trade": per_trade_us(statistics.median(r.simulator_cpu_s for r in pipeline)),
+        "raw_loop_cpu_us_per_trade": per_trade_us(statistics.median(raw_cpu_s)),
     }
     out = settings.var_dir / "bench" / "producer.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"simulator ({args.source}) → producer → Kafka : {result['producer_trades_per_s']:>9,} trades/s")
-    print(f"raw confluent-kafka loop     : {result['raw_confluent_kafka_trades_per_s']:>9,} trades/s")
-    print(f"ratio                        : {result['ratio']:.3f} (goal ≥ 0.5); written to {out}")
+    each = ", ".join(f"{rate:,}" for rate in result["producer_trades_per_s_each"])
+    raw_each = ", ".join(f"{rate:,}" for rate in result["raw_trades_per_s_each"])
+    print(f"simulator ({args.source}) → producer → Kafka : {producer_rate:>9,} trades/s (median of {each})")
+    print(f"raw confluent-kafka loop             : {raw_rate:>9,} trades/s (median of {raw_each})")
+    print(f"ratio                                : {result['ratio']:.3f} (goal ≥ 0.5); written to {out}")
     print(
-        f"CPU per trade                : producer {result['producer_cpu_us_per_trade']} µs, simulator "
-        f"{result['simulator_cpu_us_per_trade']} µs, raw loop {result['raw_loop_cpu_us_per_trade']} µs"
+        f"CPU per trade (median)               : producer {result['producer_cpu_us_per_trade']} µs,"
+        f" simulator {result['simulator_cpu_us_per_trade']} µs,"
+        f" raw loop {result['raw_loop_cpu_us_per_trade']} µs"
     )
 
 

@@ -234,11 +234,10 @@ def _plain_trades(
                 (price_type is float or price_type is int)
                 and (volume_type is float or volume_type is int)
                 and type(trade_ts_ms) is int
-                and type(symbol) is str
                 and 0 < price < _INFINITY
                 and 0 <= volume < _INFINITY
                 and oldest <= trade_ts_ms <= newest
-                and symbol in symbols
+                and symbol in symbols  # only strings are in it (an unhashable symbol raises TypeError)
             ):
                 return None
             if conditions is None:
