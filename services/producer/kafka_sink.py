@@ -160,7 +160,9 @@ class KafkaSink:
             queued += accepted
             if accepted == len(pending):
                 break
-            first_refused = next(i for i, message in enumerate(pending) if "_error" in message)
+            first_refused = next((i for i, message in enumerate(pending) if "_error" in message), None)
+            if first_refused is None:
+                raise RuntimeError(f"produce_batch to {topic} queued {accepted} of {len(pending)} records")
             error = pending[first_refused]["_error"]
             if error.code() != KafkaError._QUEUE_FULL:
                 # What produce() raises for such an error (a fatal client state, an unknown topic): the

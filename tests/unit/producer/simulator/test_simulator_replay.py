@@ -32,10 +32,13 @@ def test_replay_sends_the_recorded_frames_of_subscribed_symbols_byte_for_byte(
     recording = tmp_path / "session.jsonl"
     write_recording(recording, [AAPL_1, MSFT_1, PING, MIXED], spacing_ms=10)
     simulator = start_simulator(simulator_replay_file=recording, simulator_ping_seconds=60)
+    assert simulator.call("stats")["replay_started_at"] is None  # nothing sent before a subscriber
+    connected_at = time.time()
     ws = client.connect(simulator.url, ("AAPL",))
     stats = client.wait_until_finished(simulator)
     assert client.receive_raw_for(ws, 0.3) == [AAPL_1, PING, MIXED]
     assert stats["per_symbol"] == {"AAPL": 2, "MSFT": 1}
+    assert connected_at <= stats["replay_started_at"] <= time.time()
 
 
 def test_replay_keeps_the_recorded_pace_divided_by_the_speed(
