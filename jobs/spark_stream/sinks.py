@@ -246,6 +246,8 @@ class TaskOutcome(NamedTuple):
     failed_table: str | None = None
     failed_rows: int = 0
     error: str | None = None
+    write_ms: tuple[tuple[str, int], ...] = ()
+    """Milliseconds spent writing each table (for the batch's log line)."""
 
 
 def write_records_partition(
@@ -298,8 +300,10 @@ def write_records_partition(
         ),
     ]
     trades_written_ms = written_at_ms
+    write_ms: dict[str, int] = {}
     for table, count, write in steps:
         if count:
+            step_started_ms = _now_ms()
             try:
                 write()
             except Exception as error:
@@ -308,10 +312,12 @@ def write_records_partition(
                 empty = BatchStats.empty(bounds)
                 yield TaskOutcome(by_reason, empty, frozenset(), table, count, failure)
                 return
+            write_ms[table] = _now_ms() - step_started_ms
         if table == contracts.TRADES_TABLE:
             trades_written_ms = _now_ms()
     times = [TradeTimes(t.trade_ts_ms, t.received_at_ms) for t in trades]
-    yield TaskOutcome(by_reason, BatchStats.of(times, late_before_ms, trades_written_ms, bounds), windows)
+    stats = BatchStats.of(times, late_before_ms, trades_written_ms, bounds)
+    yield TaskOutcome(by_reason, stats, windows, write_ms=tuple(write_ms.items()))
 
 
 class BatchWriter:
@@ -356,7 +362,10 @@ class BatchWriter:
         rejected: collections.Counter[str] = collections.Counter()
         stats = BatchStats.empty(LATENCY_BOUNDS_SECONDS)
         windows: collections.Counter[Window] = collections.Counter()
+        slowest_ms: dict[str, int] = {}
         for outcome in outcomes:
+            for table, ms in outcome.write_ms:
+                slowest_ms[table] = max(ms, slowest_ms.get(table, 0))
             rejected.update(outcome.dead_letters)
             stats += outcome.trades
             windows.update(outcome.windows)
@@ -374,7 +383,7 @@ class BatchWriter:
         self.metrics.last_batch_completed.set(self.now_ms() / 1000)
         log.info(
             "event=batch_written epoch=%d records=%d trades=%d dead_letters=%d late=%d bars=%d "
-            "shared_bars=%d duration_ms=%d",
+            "shared_bars=%d duration_ms=%d slowest_task_write_ms=%s",
             epoch_id,
             stats.trade_count + rejected.total(),
             stats.trade_count,
@@ -383,6 +392,7 @@ class BatchWriter:
             len(windows),
             len(shared),
             self.now_ms() - started_ms,
+            ",".join(f"{table}:{ms}" for table, ms in sorted(slowest_ms.items())) or "none",
         )
 
     def _fail_on_failed_tasks(self, epoch_id: int, outcomes: Sequence[TaskOutcome]) -> None:
