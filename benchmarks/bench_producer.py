@@ -15,8 +15,9 @@ What is measured:
   measures the old way, generation included.
 - Raw baseline: a plain `produce()` + `poll(0)` loop over the very records the producer wrote (read back
   from its topic), with the producer's Kafka settings (`producer_config`), until every one is acknowledged.
-- Rounds: `--rounds` (3) pipeline runs and raw runs alternate, each into fresh topics, so that both sides
-  meet the same spells of load on this shared machine; each side's figure is the median of its runs.
+- Rounds: `--rounds` (3) pipeline runs and raw runs alternate, each into fresh topics (deleted at the end),
+  so that both sides meet the same spells of load on this shared machine; each side's figure is the median
+  of its runs.
 
 The ratio (median producer trades/s ÷ median raw trades/s) is the figure to compare across machines; the
 goal is at least 0.5. The CPU each side used per trade (every thread of the process, librdkafka's included;
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from services.producer.kafka_sink import producer_config
 from services.producer.recording import FrameRecorder
@@ -166,24 +168,15 @@ def pipeline_run(workdir: Path, bootstrap: str, name: str, source: str, frames: 
     return Round(seconds, cpu[run.producer.pid], cpu[run.simulator.pid], run.trades_topic)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--trades", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3, help="pipeline and raw runs, alternating")
-    parser.add_argument(
-        "--source",
-        choices=("replay", "live"),
-        default="replay",
-        help="replay pre-built frames flat out (default), or let the simulator generate trades live",
-    )
-    args = parser.parse_args()
-    settings = load_settings()
-    bootstrap = settings.kafka_bootstrap
-    name = f"bench_producer_{int(time.time())}"
-
-    pipeline: list[Round] = []
-    raw_s: list[float] = []
-    raw_cpu_s: list[float] = []
+def run_rounds(
+    args: argparse.Namespace,
+    bootstrap: str,
+    name: str,
+    pipeline: list[Round],
+    raw_s: list[float],
+    raw_cpu_s: list[float],
+) -> None:
+    """Alternate pipeline and raw runs, appending each run's figures to the lists given."""
     with tempfile.TemporaryDirectory() as workdir:
         frames = Path(workdir) / "frames.jsonl"
         if args.source == "replay":
@@ -205,6 +198,39 @@ def main() -> None:
             cpu_start = time.process_time()
             raw_s.append(raw_loop(bootstrap, raw_topic, records))
             raw_cpu_s.append(time.process_time() - cpu_start)
+
+
+def delete_topics(bootstrap: str, name: str) -> None:
+    """Delete every topic this run created (their names start with `name`), so runs do not pile up."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    created = [topic for topic in admin.list_topics(timeout=30).topics if topic.startswith(f"{name}_")]
+    if created:
+        for future in admin.delete_topics(created, operation_timeout=60).values():
+            future.result(timeout=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trades", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3, help="pipeline and raw runs, alternating")
+    parser.add_argument(
+        "--source",
+        choices=("replay", "live"),
+        default="replay",
+        help="replay pre-built frames flat out (default), or let the simulator generate trades live",
+    )
+    args = parser.parse_args()
+    settings = load_settings()
+    bootstrap = settings.kafka_bootstrap
+    name = f"bench_producer_{int(time.time())}"
+
+    pipeline: list[Round] = []
+    raw_s: list[float] = []
+    raw_cpu_s: list[float] = []
+    try:
+        run_rounds(args, bootstrap, name, pipeline, raw_s, raw_cpu_s)
+    finally:
+        delete_topics(bootstrap, name)
 
     def per_s(seconds: float) -> int:
         return round(args.trades / seconds)
