@@ -4,7 +4,7 @@ latency (record produced → row readable in Cassandra) at a steady 1,000 trades
 
 Latency is measured outside the job: one symbol of the load ("PROBE", 10 trades/s) is polled in Cassandra
 every 50 ms and each probe trade's first appearance is timed against its send time. The job starts cold; the
-load runs `--warmup-seconds` (default 30) before the measured `--seconds` (default 60), so the figures are
+load runs `--warmup-seconds` (default 60) before the measured `--seconds` (default 60), so the figures are
 the steady state; the warm-up's first and slowest probe are reported too. The job's own
 histogram (received → written) is reported next to it. Results: printed, and var/bench/stream.json.
 """
@@ -263,7 +263,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1_000)
     parser.add_argument("--seconds", type=int, default=60, help="latency: seconds measured")
     parser.add_argument(
-        "--warmup-seconds", type=int, default=30, help="latency: seconds of the same load before measuring"
+        "--warmup-seconds", type=int, default=60, help="latency: seconds of the same load before measuring"
     )
     parser.add_argument("--only", choices=("throughput", "latency"), help="run one part only")
     args = parser.parse_args()

@@ -201,7 +201,8 @@ def recompute_bars_partition(
         )
         upserts: list[tuple[Any, ...]] = []
         for window, stored in zip(chunk, reads, strict=True):
-            trades = [BarTrade(t.trade_ts_ms, t.trade_id, t.price, t.volume) for t in stored]
+            # The driver's rows have BarTrade's fields, in its order: no copy (a minute can hold thousands).
+            trades: list[BarTrade] = list(stored)
             if not trades:
                 # The batch has just written at least one trade here; not reading it back means the read
                 # did not see the write (consistency level too low): fail rather than store a wrong bar.
@@ -343,8 +344,12 @@ class BatchWriter:
         parsed = transforms.parse_trade_records(
             kafka_records, oldest_trade_ts_ms=transforms.retention_limit_ms(started_ms)
         )
+        # At most one task per core: the batch then finishes in one wave of tasks, not two (3 Kafka
+        # partitions on 2 cores). Coalescing joins whole Kafka partitions, so a symbol stays in one task.
+        cores = kafka_records.sparkSession.sparkContext.defaultParallelism
         outcomes = (
             transforms.outcome_rows(parsed)
+            .coalesce(cores)
             .rdd.mapPartitions(
                 functools.partial(
                     write_records_partition,
