@@ -129,15 +129,7 @@ class KafkaSink:
                 return True
             except BufferError:
                 if not waited:
-                    self._metrics.buffer_full.inc()
-                    log_event(
-                        logger,
-                        "kafka_queue_full",
-                        logging.WARNING,
-                        topic=record.topic,
-                        symbol=record.symbol,
-                        queued=len(self._producer),
-                    )
+                    self._note_queue_full(record.topic, record.symbol)
                     waited = True
                 if self._stop.is_set():
                     self._count_failure(
@@ -172,15 +164,7 @@ class KafkaSink:
             for message in pending:
                 message.pop("_error", None)
             if not waited:
-                self._metrics.buffer_full.inc()
-                log_event(
-                    logger,
-                    "kafka_queue_full",
-                    logging.WARNING,
-                    topic=topic,
-                    symbol=_symbol(pending[0].get("key")),
-                    queued=len(self._producer),
-                )
+                self._note_queue_full(topic, _symbol(pending[0].get("key")))
                 waited = True
             if self._stop.is_set():
                 for message in pending:
@@ -190,6 +174,18 @@ class KafkaSink:
                 break
             self._producer.poll(self._wait)
         return queued
+
+    def _note_queue_full(self, topic: str, symbol: str | None) -> None:
+        """Count and log a full local queue, once per record or frame that waits for room."""
+        self._metrics.buffer_full.inc()
+        log_event(
+            logger,
+            "kafka_queue_full",
+            logging.WARNING,
+            topic=topic,
+            symbol=symbol,
+            queued=len(self._producer),
+        )
 
     def _delivery_callback(self, topic: str) -> Callable[[Any, Any], None]:
         acked = self._acked[topic] = [0]
