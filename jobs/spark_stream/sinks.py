@@ -300,23 +300,24 @@ def write_records_partition(
             ),
         ),
     ]
-    trades_written_ms = written_at_ms
+    finished_ms: dict[str, int] = {}
     write_ms: dict[str, int] = {}
     for table, count, write in steps:
-        if count:
-            step_started_ms = _now_ms()
-            try:
-                write()
-            except Exception as error:
-                log.exception("event=partition_write_failed table=%s rows=%d", table, count)
-                failure = f"{type(error).__name__}: {error}"
-                empty = BatchStats.empty(bounds)
-                yield TaskOutcome(by_reason, empty, frozenset(), table, count, failure)
-                return
-            write_ms[table] = _now_ms() - step_started_ms
-        if table == contracts.TRADES_TABLE:
-            trades_written_ms = _now_ms()
+        if not count:
+            continue
+        step_started_ms = _now_ms()
+        try:
+            write()
+        except Exception as error:
+            log.exception("event=partition_write_failed table=%s rows=%d", table, count)
+            failure = f"{type(error).__name__}: {error}"
+            yield TaskOutcome(by_reason, BatchStats.empty(bounds), frozenset(), table, count, failure)
+            return
+        finished_ms[table] = _now_ms()
+        write_ms[table] = finished_ms[table] - step_started_ms
     times = [TradeTimes(t.trade_ts_ms, t.received_at_ms) for t in trades]
+    # Latency runs to when this task's trades were written (without trades, there is none to measure).
+    trades_written_ms = finished_ms.get(contracts.TRADES_TABLE, written_at_ms)
     stats = BatchStats.of(times, late_before_ms, trades_written_ms, bounds)
     yield TaskOutcome(by_reason, stats, windows, write_ms=tuple(write_ms.items()))
 

@@ -203,6 +203,7 @@ def _is_text(value: Any) -> bool:
     return True
 
 
+_INFINITY = math.inf
 _new_trade = tuple.__new__  # Trade's own constructor, without NamedTuple's keyword handling
 
 
@@ -263,9 +264,6 @@ def _plain_trades(
     except (KeyError, TypeError, OverflowError):  # a missing field; a non-string condition; a huge integer
         return None
     return trades
-
-
-_INFINITY = math.inf
 
 
 def _validate_trade(

@@ -26,31 +26,16 @@ class KafkaRecord(NamedTuple):
     symbol: str | None
 
 
-def trade_value(trade: Trade) -> dict[str, object]:
-    """The trade as the versioned record of contracts.TRADE_FIELDS, fields in that order."""
-    value: dict[str, object] = {
-        "schema_version": contracts.TRADE_SCHEMA_VERSION,
-        "trade_id": trade.trade_id,
-        "symbol": trade.symbol,
-        "price": trade.price,
-        "volume": trade.volume,
-        "trade_ts_ms": trade.trade_ts_ms,
-        "conditions": list(trade.conditions),
-        "received_at_ms": trade.received_at_ms,
-    }
-    return value
-
-
 def trade_record(trade: Trade, topic: str) -> KafkaRecord:
-    """A trade as a Kafka record keyed by its symbol."""
-    return KafkaRecord(topic, trade.symbol.encode("utf-8"), orjson.dumps(trade_value(trade)), trade.symbol)
+    """A trade as a Kafka record keyed by its symbol (one trade of `trade_messages`)."""
+    (message,) = trade_messages([trade])
+    return KafkaRecord(topic, message["key"], message["value"], trade.symbol)
 
 
 def trade_messages(trades: Sequence[Trade]) -> list[dict[str, bytes]]:
-    """The trades as messages for `Producer.produce_batch`, in order: {"key": ..., "value": ...} each.
-
-    Key and value are byte for byte those of `trade_record`; built in one loop without the intermediate
-    record, since this runs for every trade.
+    """The trades as messages for `Producer.produce_batch`, in order: {"key": symbol, "value": the versioned
+    record of contracts.TRADE_FIELDS, fields in that order}. The one encoder of trades: it runs for every
+    trade, so it builds each value in one step.
     """
     dumps, version = orjson.dumps, contracts.TRADE_SCHEMA_VERSION
     return [

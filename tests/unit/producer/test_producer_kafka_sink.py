@@ -65,12 +65,17 @@ def test_a_failed_delivery_is_counted_and_logged_with_topic_and_symbol(
     assert "topic=trades" in line and "symbol=AAPL" in line
 
 
+def stopping_sink_with_a_full_queue(metrics: ProducerMetrics, fake_producer: Any) -> KafkaSink:
+    """A sink whose local queue never empties, after shutdown has begun."""
+    stop = threading.Event()
+    stop.set()
+    return KafkaSink(fake_producer(full_for=10**9), metrics, stop)
+
+
 def test_shutdown_while_the_queue_stays_full_counts_the_record_as_failed(
     metrics: ProducerMetrics, fake_producer: Any
 ) -> None:
-    stop = threading.Event()
-    stop.set()
-    sink = KafkaSink(fake_producer(full_for=10**9), metrics, stop)
+    sink = stopping_sink_with_a_full_queue(metrics, fake_producer)
     assert sink.send(RECORD) is False
     assert sample(metrics, "kafka_delivery_failures_total", topic="trades") == 1
 
@@ -142,9 +147,7 @@ def test_a_batch_that_finds_the_queue_full_resumes_at_the_refused_message_in_ord
 def test_shutdown_while_a_batch_waits_on_a_full_queue_counts_the_rest_as_failed(
     metrics: ProducerMetrics, fake_producer: Any
 ) -> None:
-    stop = threading.Event()
-    stop.set()
-    sink = KafkaSink(fake_producer(full_for=10**9), metrics, stop)
+    sink = stopping_sink_with_a_full_queue(metrics, fake_producer)
     assert sink.send_batch("trades", batch("AAPL", "MSFT")) == 0
     assert sample(metrics, "kafka_delivery_failures_total", topic="trades") == 2
 
