@@ -9,7 +9,7 @@ PYTHON_BOOT ?= python3.11
 VENV        := .venv
 PY          := $(VENV)/bin/python
 VAR         := var
-STACK       := PYTHONPATH=deploy/local $(PY) -m stack
+STACK       := $(PY) -m stack
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(VAR)/bin:$(PATH)
 
 STATSD_EXPORTER_VERSION := v0.31.0
@@ -39,8 +39,10 @@ $(VENV_STAMP): requirements.txt deploy/constraints.txt pyproject.toml
 	  | sed -u 's/^/    /' || true
 	@grep -qx 'pip-exit=0' $(VAR)/log/install-venv.log \
 	  || { echo "error: pip install failed; see $(VAR)/log/install-venv.log"; exit 1; }
-	@# The checkout's packages (services, jobs) importable from the venv, as an editable install would.
-	@echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/finnhub-pipeline.pth"
+	@# The project itself, editable: services, jobs, finnhub_pipeline (plugins/), stack (deploy/local/) and
+	@# testkit import the same way from every process that runs .venv's Python.
+	@$(PY) -m pip install --progress-bar off --no-deps -e . >> $(VAR)/log/install-venv.log 2>&1 \
+	  || { echo "error: installing the project into $(VENV) failed; see $(VAR)/log/install-venv.log"; exit 1; }
 	@touch $@
 
 jars: $(JARS_STAMP) ## Kafka, Cassandra, JMX exporter and Spark-Kafka jars from Maven Central into var/lib
@@ -115,7 +117,7 @@ clean: ## stop everything and delete var/ (data, logs, jars): needs FORCE=1
 	@rm -rf $(VAR) && echo "deleted $(VAR)/"
 
 # --- the Spark job: lag, logs, checkpoint ---------------------------------------------------------------
-SPARK_OPS      := PYTHONPATH=deploy/local:. $(PY) -m jobs.spark_stream.operations
+SPARK_OPS      := $(PY) -m jobs.spark_stream.operations
 SPARK_TASK_LOG := $(VAR)/log/airflow/dag_id=stream_supervisor/run_id=*/task_id=submit_stream/attempt=*.log
 FROM ?= latest
 .PHONY: kafka-lag logs-spark reset-checkpoint
@@ -162,7 +164,7 @@ test-faults: install test-packages .env ## the slow fault-injection tests only (
 	@$(PYTEST) tests -m faults $(ARGS)
 
 # --- benchmarks: ratios against a raw baseline measured in the same run (figures in var/bench/) ----------
-BENCH := PYTHONPATH=deploy/local:. $(PY) -m
+BENCH := $(PY) -m
 .PHONY: bench bench-producer bench-stream
 bench: bench-producer bench-stream ## every benchmark
 

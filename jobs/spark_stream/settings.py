@@ -14,9 +14,10 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jobs.spark_stream.cassandra_client import CassandraTarget
-from services import contracts
+from services import contracts, layout
 
-DEFAULT_CHECKPOINT_LOCATION = "var/checkpoints/spark_stream"
+CHECKPOINT_VARIABLE = "SPARK_STREAM_CHECKPOINT_LOCATION"
+DEFAULT_CHECKPOINT_LOCATION = str(layout.checkpoint_dir())
 STARTING_OFFSET_KEYWORDS = ("earliest", "latest")
 UNIX_MS = re.compile(r"[0-9]{1,15}")
 
@@ -43,7 +44,7 @@ class StreamSettings(BaseSettings):
     checkpoint_location: str = Field(
         default=DEFAULT_CHECKPOINT_LOCATION,
         min_length=1,
-        validation_alias="SPARK_STREAM_CHECKPOINT_LOCATION",
+        validation_alias=CHECKPOINT_VARIABLE,
     )
     trigger_seconds: float = Field(default=1.0, gt=0, validation_alias="SPARK_STREAM_TRIGGER_SECONDS")
     watermark_seconds: float = Field(default=10.0, ge=0, validation_alias="SPARK_STREAM_WATERMARK_SECONDS")

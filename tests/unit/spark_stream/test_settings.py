@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from jobs.spark_stream.settings import StreamSettings
-from services import contracts
+from services import contracts, layout
 
 from .conftest import run_job_main
 
@@ -22,14 +22,15 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
 
 
-def test_defaults_read_the_contract_topic_and_keyspace_with_a_checkpoint_under_var(tmp_path: Path) -> None:
+def test_defaults_read_the_contract_topic_and_keyspace_with_the_runtimes_checkpoint() -> None:
     settings = StreamSettings()
     assert (settings.topic, settings.cassandra_keyspace, settings.metrics_port) == (
         contracts.TRADES_TOPIC,
         contracts.KEYSPACE,
         8001,
     )
-    assert settings.checkpoint_location == str(tmp_path / "var" / "checkpoints" / "spark_stream")
+    # The folder the local runtime and stream_supervisor use, wherever the job is started from.
+    assert settings.checkpoint_location == str(layout.checkpoint_dir())
     assert (settings.master, settings.watermark_ms, settings.trigger_interval) == (None, 10_000, "1 seconds")
 
 

@@ -1,0 +1,110 @@
+"""How every Cassandra client of the pipeline connects: one typed connection, one function that builds the
+driver's `Cluster` from it, and the environment variables that configure it.
+
+Used by the Spark job's executors, the Airflow hooks, the operations tools, the health probes, the
+benchmarks and the tests: contact points, port, data center, consistency, credentials (and, later, TLS) are
+set here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from cassandra import ConsistencyLevel  # type: ignore[attr-defined]
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from services.configuration import PipelineSettings
+
+Consistency = Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL"]
+
+DEFAULT_HOSTS = ("127.0.0.1",)
+DEFAULT_PORT = 9042
+DEFAULT_LOCAL_DC = "datacenter1"
+"""The data center of SimpleSnitch (the local runtime's) and of a single-DC GossipingPropertyFileSnitch."""
+DEFAULT_CONSISTENCY: Consistency = "LOCAL_QUORUM"
+"""Writes and reads at LOCAL_QUORUM overlap, so a read sees every acknowledged write (the bar recompute
+reads back the trades just written)."""
+PROTOCOL_VERSION = 5
+"""Cassandra 5.0's native protocol; pinned so the driver does not downgrade-probe at every connect."""
+
+
+@dataclass(frozen=True)
+class CassandraConnection:
+    """Where the nodes are and how to talk to them; hashable and picklable (it travels to Spark executors)."""
+
+    hosts: tuple[str, ...] = DEFAULT_HOSTS
+    port: int = DEFAULT_PORT
+    local_dc: str = DEFAULT_LOCAL_DC
+    consistency: Consistency = DEFAULT_CONSISTENCY
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    request_timeout_s: float = 30.0
+    connect_timeout_s: float = 15.0
+
+
+def cassandra_cluster(connection: CassandraConnection) -> Cluster:
+    """A driver `Cluster` (not yet connected): token-aware routing within the local data center, the
+    connection's consistency level and timeouts, credentials when a user is set."""
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=connection.local_dc)),
+        consistency_level=ConsistencyLevel.name_to_value[connection.consistency],
+        request_timeout=connection.request_timeout_s,
+    )
+    auth = (
+        PlainTextAuthProvider(connection.username, connection.password or "") if connection.username else None
+    )
+    return Cluster(
+        contact_points=list(connection.hosts),
+        port=connection.port,
+        protocol_version=PROTOCOL_VERSION,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        auth_provider=auth,
+        connect_timeout=connection.connect_timeout_s,
+    )
+
+
+def cassandra_session(connection: CassandraConnection, keyspace: str | None = None) -> Session:
+    """A connected session (on `keyspace` when given); shut it down with `session.cluster.shutdown()`."""
+    cluster = cassandra_cluster(connection)
+    try:
+        return cluster.connect(keyspace)
+    except Exception:
+        cluster.shutdown()  # its threads would otherwise outlive the failed connect
+        raise
+
+
+class CassandraClientSettings(PipelineSettings):
+    """The Cassandra connection variables shared by every program that reads its settings from the
+    environment (the local runtime builds its connection from its own node settings instead)."""
+
+    cassandra_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_HOSTS
+    cassandra_port: int = Field(DEFAULT_PORT, gt=0, lt=65536)
+    cassandra_local_dc: str = Field(DEFAULT_LOCAL_DC, min_length=1)
+    cassandra_consistency: Consistency = DEFAULT_CONSISTENCY
+    cassandra_username: str | None = None
+    cassandra_password: SecretStr | None = None
+
+    @field_validator("cassandra_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            hosts = tuple(host.strip() for host in value.split(",") if host.strip())
+            if not hosts:
+                raise ValueError("needs at least one host, e.g. 127.0.0.1,10.0.0.2")
+            return hosts
+        return value
+
+    def cassandra_connection(self) -> CassandraConnection:
+        return CassandraConnection(
+            hosts=self.cassandra_hosts,
+            port=self.cassandra_port,
+            local_dc=self.cassandra_local_dc,
+            consistency=self.cassandra_consistency,
+            username=self.cassandra_username,
+            password=self.cassandra_password.get_secret_value() if self.cassandra_password else None,
+        )
