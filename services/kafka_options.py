@@ -8,6 +8,7 @@ options. Security and cluster settings are added here, once, and reach every cli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +25,10 @@ class KafkaConnection:
 
     bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
 
-    def client_options(self, **extra: Any) -> dict[str, Any]:
-        """librdkafka configuration for any confluent-kafka client; `extra` adds the client's own tuning."""
-        return {"bootstrap.servers": self.bootstrap_servers, **extra}
+    def client_options(self, tuning: Mapping[str, Any] | None = None, /, **extra: Any) -> dict[str, Any]:
+        """librdkafka configuration for any confluent-kafka client; `tuning` (librdkafka's dotted names) and
+        `extra` add the client's own settings, never the connection's."""
+        return {"bootstrap.servers": self.bootstrap_servers, **(tuning or {}), **extra}
 
     def spark_source_options(self) -> dict[str, str]:
         """The connection as options of Spark's Kafka source (Java client names with the `kafka.` prefix)."""

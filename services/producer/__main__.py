@@ -26,7 +26,7 @@ from services.producer.metrics import ProducerMetrics
 from services.producer.pipeline import FrameProcessor
 from services.producer.recording import FrameRecorder
 from services.producer.service import ProducerService
-from services.producer.settings import ProducerSettings, load_settings_or_exit
+from services.producer.settings import ProducerSettings
 from services.producer.symbols import symbol_shard
 
 logger = logging.getLogger("producer")
@@ -40,7 +40,7 @@ stays bounded by this count."""
 
 
 def main() -> int:
-    settings = load_settings_or_exit(ProducerSettings, "producer")
+    settings = ProducerSettings.load_or_exit("producer")
     api_key = settings.finnhub_api_key.get_secret_value() if settings.finnhub_api_key else None
     configure_logging(settings.producer_log_level, secrets=[api_key] if api_key else [])
     stop = threading.Event()

@@ -38,20 +38,22 @@ class ProducerLike(Protocol):
 
 
 def producer_config(settings: ProducerSettings) -> dict[str, Any]:
-    """librdkafka settings: no loss, no duplicates from retries, batched and compressed, bounded memory."""
-    return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
-        "client.id": f"finnhub-producer-{settings.producer_replica_index}",
-        "acks": "all",
-        "enable.idempotence": True,
-        "compression.type": settings.producer_kafka_compression,
-        "linger.ms": settings.producer_kafka_linger_ms,
-        "batch.size": settings.producer_kafka_batch_size,
-        # How long a record may wait for a broker (outage included) before it counts as a delivery failure.
-        "delivery.timeout.ms": settings.producer_kafka_delivery_timeout_ms,
-        "queue.buffering.max.messages": settings.producer_buffer_max_messages,
-        "queue.buffering.max.kbytes": settings.producer_buffer_max_kbytes,
-    }
+    """librdkafka settings: the shared connection options, then the producer's own tuning: no loss, no
+    duplicates from retries, batched and compressed, bounded memory."""
+    return settings.kafka_connection().client_options(
+        {
+            "client.id": f"finnhub-producer-{settings.producer_replica_index}",
+            "acks": "all",
+            "enable.idempotence": True,
+            "compression.type": settings.producer_kafka_compression,
+            "linger.ms": settings.producer_kafka_linger_ms,
+            "batch.size": settings.producer_kafka_batch_size,
+            # How long a record may wait for a broker (outage included) before it counts as failed.
+            "delivery.timeout.ms": settings.producer_kafka_delivery_timeout_ms,
+            "queue.buffering.max.messages": settings.producer_buffer_max_messages,
+            "queue.buffering.max.kbytes": settings.producer_buffer_max_kbytes,
+        }
+    )
 
 
 class RateLimitedLog:

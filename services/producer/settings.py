@@ -1,52 +1,44 @@
 """The producer's configuration: one typed class read from environment variables, checked before any I/O.
 
 A bad value stops the program with one line on stderr naming the variable and the reason, exit code 2,
-never echoing the API key (see `load_settings_or_exit`, which the simulator uses too).
+never echoing the API key (`ProducerSettings.load_or_exit`, the project's one settings base).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterable
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from services import contracts
+from services.kafka_options import KafkaClientSettings
 from services.producer.symbols import parse_symbols
 
 FINNHUB_URL = "wss://ws.finnhub.io"
-SIMULATOR_URL = "ws://127.0.0.1:8765"
+SIMULATOR_URL = f"ws://127.0.0.1:{contracts.SIMULATOR_PORT}"
 DEFAULT_SYMBOLS = "AAPL,GOOGL,MSFT,AMZN,TSLA,BINANCE:BTCUSDT,BINANCE:ETHUSDT"
-SECRET_VARIABLES = ("FINNHUB_API_KEY", "SIMULATOR_TOKEN")
-"""Variables whose values never appear in any output."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 Compression = Literal["lz4", "zstd", "snappy", "gzip", "none"]
 
 
-class ProducerSettings(BaseSettings):
-    """Every setting of `python -m services.producer`; field names are the env vars, lower-cased."""
-
-    model_config = SettingsConfigDict(
-        case_sensitive=False, env_ignore_empty=True, extra="ignore", frozen=True
-    )
+class ProducerSettings(KafkaClientSettings):
+    """Every setting of `python -m services.producer`; field names are the env vars, lower-cased (the Kafka
+    connection's come from `KafkaClientSettings`)."""
 
     finnhub_api_key: SecretStr | None = None
     finnhub_ws_url: str | None = None
     symbols: Annotated[tuple[str, ...], NoDecode] = parse_symbols(DEFAULT_SYMBOLS)
-    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1)
     trades_topic: str = Field(contracts.TRADES_TOPIC, min_length=1)
     dead_letter_topic: str = Field(contracts.DEAD_LETTER_TOPIC, min_length=1)
     producer_replica_index: int = Field(0, ge=0)
     producer_replica_count: int = Field(1, ge=1)
     producer_metrics_host: str = "0.0.0.0"
-    producer_metrics_port: int = Field(8000, ge=1, le=65535)
+    producer_metrics_port: int = Field(contracts.PRODUCER_METRICS_PORT, ge=1, le=65535)
     producer_watchdog_seconds: float = Field(180.0, gt=0)
     producer_dedupe_window_seconds: float = Field(300.0, ge=0)
     producer_dedupe_max_frames: int = Field(10_000, ge=0)
@@ -130,38 +122,3 @@ def _is_loopback(host: str) -> bool:
         return ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-Settings = TypeVar("Settings", bound=BaseSettings)
-
-
-def settings_error_line(error: ValidationError, secrets: Iterable[str] = ()) -> str:
-    """One readable line for a settings error: each bad variable and why, secrets replaced by ***."""
-    parts = []
-    for item in error.errors(include_url=False):
-        name = ".".join(str(part) for part in item["loc"]).upper()
-        reason = item["msg"].removeprefix("Value error, ")
-        shown = item.get("input")
-        if name and name not in SECRET_VARIABLES and isinstance(shown, str | int | float) and item["loc"]:
-            reason += f" (got {str(shown)[:100]!r})"
-        parts.append(f"{name}: {reason}" if name else reason)
-    line = "; ".join(parts)
-    for secret in secrets:
-        if secret:
-            line = line.replace(secret, "***")
-    return line.replace("\n", " ")
-
-
-def load_settings_or_exit(settings_type: type[Settings], program: str) -> Settings:
-    """Build `settings_type` from the environment, or print one line to stderr and exit with status 2."""
-    secrets = [os.environ.get(name, "") for name in SECRET_VARIABLES]
-    try:
-        return settings_type()
-    except ValidationError as exc:
-        line = settings_error_line(exc, secrets)
-    except SettingsError as exc:
-        line = str(exc)
-        for secret in secrets:
-            line = line.replace(secret, "***") if secret else line
-    sys.stderr.write(f"{program}: invalid configuration: {line}\n")
-    raise SystemExit(2)

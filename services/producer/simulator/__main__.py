@@ -12,7 +12,6 @@ import signal
 import sys
 
 from services.producer.logs import configure_logging, log_event
-from services.producer.settings import load_settings_or_exit
 from services.producer.simulator.server import SimulatorServer
 from services.producer.simulator.settings import SimulatorSettings
 
@@ -34,7 +33,7 @@ async def run(server: SimulatorServer) -> None:
 
 
 def main() -> int:
-    settings = load_settings_or_exit(SimulatorSettings, "simulator")
+    settings = SimulatorSettings.load_or_exit("simulator")
     configure_logging(settings.simulator_log_level, secrets=[settings.token] if settings.token else [])
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:

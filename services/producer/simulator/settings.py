@@ -1,7 +1,7 @@
 """The simulator's configuration: one typed class read from SIMULATOR_* environment variables.
 
-Checked before the server binds; a bad value exits with one line on stderr and status 2 (shared with the
-producer's `load_settings_or_exit`). Fault options are 0 (off) unless set.
+Checked before the server binds; a bad value exits with one line on stderr and status 2 (the project's one
+settings base, `services.configuration.PipelineSettings`). Fault options are 0 (off) unless set.
 """
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, FilePath, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services import contracts
+from services.configuration import PipelineSettings
 
 
-class SimulatorSettings(BaseSettings):
+class SimulatorSettings(PipelineSettings):
     """Every setting of `python -m services.producer.simulator`; field names are the env vars, lower-cased."""
 
-    model_config = SettingsConfigDict(
-        case_sensitive=False, env_ignore_empty=True, extra="ignore", frozen=True
-    )
-
     simulator_host: str = "127.0.0.1"
-    simulator_port: int = Field(8765, ge=0, le=65535)  # 0: any free port (logged at start)
+    simulator_port: int = Field(
+        contracts.SIMULATOR_PORT, ge=0, le=65535
+    )  # 0: any free port (logged at start)
     simulator_token: SecretStr | None = None  # when set, a handshake without this token gets HTTP 401
     simulator_seed: int = 1
     simulator_rate: float = Field(100.0, ge=0, le=1_000_000)  # trades per second, all connections together

@@ -63,3 +63,14 @@ def test_batch_messages_carry_the_same_key_and_value_bytes_as_single_records() -
     assert [(m["key"], m["value"]) for m in messages] == [
         (record.key, record.value) for record in (trade_record(t, "trades") for t in trades)
     ]
+
+
+def test_a_trade_holds_the_contract_fields_after_the_schema_version_in_order() -> None:
+    assert ("schema_version", *Trade._fields) == contracts.TRADE_FIELDS
+
+
+def test_each_encoded_field_has_the_json_type_of_its_contract_type() -> None:
+    json_types = {"int": int, "bigint": int, "double": float, "string": str, "array<string>": list}
+    value = json.loads(trade_record(TRADE, "trades").value)
+    for field in contracts.TRADE_RECORD:
+        assert isinstance(value[field.name], json_types[field.type]), field
