@@ -36,14 +36,18 @@ class PipelineSettings(BaseSettings):
     """Whether an error line quotes the bad value (never for a secret). Off where any value may be one."""
 
     @classmethod
+    def environment_variables(cls) -> dict[str, str]:
+        """Field name -> the environment variable it is read from (its alias, else its name upper-cased)."""
+        return {
+            name: field.validation_alias.upper() if isinstance(field.validation_alias, str) else name.upper()
+            for name, field in cls.model_fields.items()
+        }
+
+    @classmethod
     def secret_variables(cls) -> tuple[str, ...]:
         """The environment variables of this class's `SecretStr` fields."""
-        names = []
-        for name, field in cls.model_fields.items():
-            if _is_secret(field.annotation):
-                alias = field.validation_alias
-                names.append(alias.upper() if isinstance(alias, str) else name.upper())
-        return tuple(names)
+        variables = cls.environment_variables()
+        return tuple(variables[name] for name, f in cls.model_fields.items() if _is_secret(f.annotation))
 
     @classmethod
     def load(cls, **values: Any) -> Self:

@@ -26,7 +26,7 @@ RUN mkdir -p /opt/spark-kafka && cd /opt/spark-kafka \
        "f77a5060d6936a9144023584232f9de3f2248f1abfe156e9d31795f18770674f  commons-pool2-2.13.1.jar" \
        | sha256sum -c -
 
-# The repository's code where the DAGs expect it: dags/ and jobs/ side by side (REPO_ROOT = dags/..).
+# The repository's code: the DAGs, the migrations they apply, and the packages installed below.
 COPY --chown=airflow:root services/ /opt/pipeline/services/
 COPY --chown=airflow:root jobs/ /opt/pipeline/jobs/
 COPY --chown=airflow:root dags/ /opt/pipeline/dags/
@@ -40,9 +40,12 @@ USER airflow
 # is pinned there to the base image's 3.3.2, so pip keeps it.
 COPY requirements.txt deploy/constraints.txt /tmp/pins/
 RUN pip install --no-cache-dir -r /tmp/pins/requirements.txt -c /tmp/pins/constraints.txt
+# The project's own package (pyproject.toml: services, jobs, finnhub_pipeline from plugins/), not a
+# PYTHONPATH; the DAGs stay in /opt/pipeline/dags for the dag-processor.
+COPY --chown=airflow:root pyproject.toml /opt/pipeline/
+RUN pip install --no-cache-dir --no-deps /opt/pipeline
 
-ENV PYTHONPATH=/opt/pipeline:/opt/pipeline/plugins \
-    AIRFLOW__CORE__DAGS_FOLDER=/opt/pipeline/dags \
+ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/pipeline/dags \
     AIRFLOW__CORE__PLUGINS_FOLDER=/opt/pipeline/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
     AIRFLOW_VAR_SPARK_JARS=/opt/spark-kafka/spark-sql-kafka-0-10_2.13-4.2.0.jar,/opt/spark-kafka/spark-token-provider-kafka-0-10_2.13-4.2.0.jar,/opt/spark-kafka/kafka-clients-3.9.2.jar,/opt/spark-kafka/commons-pool2-2.13.1.jar \

@@ -6,8 +6,7 @@ FROM python:3.11.7-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONPATH=/opt/pipeline
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /opt/pipeline
 
@@ -20,7 +19,11 @@ RUN grep -E '^(websocket-client|websockets|confluent-kafka|prometheus-client|pyd
     && pip install -r /tmp/pins/producer.txt -c /tmp/pins/constraints.txt \
     && rm -rf /tmp/pins
 
+# The project's own package (pyproject.toml), not a PYTHONPATH: only services/ is copied, so only it is
+# installed; its dependencies are the pinned ones above.
+COPY pyproject.toml /opt/pipeline/
 COPY services/ /opt/pipeline/services/
+RUN pip install --no-deps /opt/pipeline
 COPY deploy/docker/producer_entrypoint.py /usr/local/bin/producer-entrypoint
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin producer

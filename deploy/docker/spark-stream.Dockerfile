@@ -10,7 +10,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     JAVA_HOME=/usr/lib/jvm/java-17 \
-    PYTHONPATH=/opt/pipeline \
     SPARK_NO_DAEMONIZE=1
 
 # Java 17: Spark 4 needs 17 or newer, and 17 is what the local runtime runs. procps: Spark's scripts call ps.
@@ -30,8 +29,12 @@ RUN grep -E '^(pyspark|cassandra-driver|prometheus-client|pydantic-settings|orjs
     && pip install -r /tmp/pins/spark.txt -c /tmp/pins/constraints.txt \
     && rm -rf /tmp/pins
 
+# The project's own package (pyproject.toml), not a PYTHONPATH: services/ and jobs/ are what the driver and
+# the executors' Python workers import; their dependencies are the pinned ones above.
+COPY pyproject.toml /opt/pipeline/
 COPY services/ /opt/pipeline/services/
 COPY jobs/ /opt/pipeline/jobs/
+RUN pip install --no-deps /opt/pipeline
 
 # The Kafka source and its own dependencies (as deploy/local/jars/spark-kafka resolves them), for running
 # the job's driver in this image (kubernetes/spark-stream.yaml); the other jars are in pyspark's jars/.

@@ -80,11 +80,11 @@ def dockerfile_from(name: str) -> str:
 
 
 def producer_variables() -> set[str]:
-    return {name.upper() for name in ProducerSettings.model_fields}
+    return set(ProducerSettings.environment_variables().values())
 
 
 def stream_variables() -> set[str]:
-    return {str(field.validation_alias) for field in StreamSettings.model_fields.values()}
+    return set(StreamSettings.environment_variables().values())
 
 
 def entrypoint_variables() -> set[str]:
@@ -478,3 +478,14 @@ def test_replica_without_a_key_reads_the_simulator() -> None:
     assert resolved["FINNHUB_WS_URL"] == "ws://simulator:8765"
     assert "FINNHUB_API_KEY" not in resolved
     assert ProducerSettings(**{k.lower(): v for k, v in resolved.items()}).ws_url == "ws://simulator:8765"
+
+
+@pytest.mark.parametrize(
+    "dockerfile", ["producer.Dockerfile", "spark-stream.Dockerfile", "airflow.Dockerfile"]
+)
+def test_python_images_install_the_project_as_a_package_not_a_pythonpath(dockerfile: str) -> None:
+    text = (DOCKER / dockerfile).read_text()
+
+    assert "PYTHONPATH=" not in text
+    assert "COPY pyproject.toml" in text or "COPY --chown=airflow:root pyproject.toml" in text
+    assert re.search(r"pip install (--no-cache-dir )?--no-deps /opt/pipeline$", text, re.MULTILINE)
