@@ -116,22 +116,21 @@ clean: ## stop everything and delete var/ (data, logs, jars): needs FORCE=1
 	@$(MAKE) --no-print-directory down
 	@rm -rf $(VAR) && echo "deleted $(VAR)/"
 
-# --- the Spark job: lag, logs, checkpoint ---------------------------------------------------------------
-SPARK_OPS      := $(PY) -m jobs.spark_stream.operations
+# --- the Spark job: lag, logs, checkpoint (operations tools in deploy/local/stack) ----------------------
 SPARK_TASK_LOG := $(VAR)/log/airflow/dag_id=stream_supervisor/run_id=*/task_id=submit_stream/attempt=*.log
 FROM ?= latest
 .PHONY: kafka-lag logs-spark reset-checkpoint
 kafka-lag: ## per partition of `trades`: end offset, offset the Spark job committed (its checkpoint), lag
-	@$(SPARK_OPS) kafka-lag $(ARGS)
+	@$(STACK).lag $(ARGS)
 
 logs-spark: ## follow the Spark job's log: the newest attempt of stream_supervisor's submit_stream (RAW=1: JSON)
 	@log=$$(ls -t $(SPARK_TASK_LOG) 2>/dev/null | head -n 1 || true); \
 	if [ -z "$$log" ]; then echo "no Spark job log yet (none matches $(SPARK_TASK_LOG)): is stream_supervisor unpaused? make status"; exit 1; fi; \
 	echo "==> $$log (Ctrl-C to stop; a retry writes a new attempt: run make logs-spark again)"; \
-	if [ -n "$(RAW)" ]; then tail -n 100 -F "$$log"; else tail -n 100 -F "$$log" | $(SPARK_OPS) format-log; fi
+	if [ -n "$(RAW)" ]; then tail -n 100 -F "$$log"; else tail -n 100 -F "$$log" | $(STACK).task_log; fi
 
 reset-checkpoint: ## pause stream_supervisor, stop the job, archive its checkpoint, restart it from FROM=latest|earliest|<ISO UTC time>
-	@$(SPARK_OPS) reset-checkpoint --from "$(FROM)" $(ARGS)
+	@$(STACK).reset_checkpoint --from "$(FROM)" $(ARGS)
 
 # --- Airflow: trigger, restore, logs ---------------------------------------------------------------------
 .PHONY: trigger restore logs-airflow

@@ -37,14 +37,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
+from services.kafka_options import KafkaConnection
 from services.producer.kafka_sink import producer_config
 from services.producer.recording import FrameRecorder
 from services.producer.settings import ProducerSettings
 from services.producer.simulator.market import Market, trade_frame
-from stack.settings import load_settings
-from tests.integration.producer.harness import create_topics, start_run
+from stack.settings import RuntimeSettings
+from testkit.kafka import create_topics, delete_topics_with_prefix
+from testkit.producer import start_run
 
 PARTITIONS = 3
 SYMBOLS = "AAPL,GOOGL,MSFT,AMZN,TSLA,BINANCE:BTCUSDT,BINANCE:ETHUSDT,OANDA:EUR_USD"
@@ -88,10 +89,10 @@ def delivered(consumer: Consumer, topic: str) -> int:
     )
 
 
-def read_back(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | None, bytes | None]]:
+def read_back(connection: KafkaConnection, topic: str, count: int) -> list[tuple[bytes | None, bytes | None]]:
     """The topic's records as (key, value) bytes: the raw loop's input."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"bench-{topic}", "enable.auto.commit": False}
+        connection.client_options({"group.id": f"bench-{topic}", "enable.auto.commit": False})
     )
     consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     records: list[tuple[bytes | None, bytes | None]] = []
@@ -104,11 +105,12 @@ def read_back(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | None
     return records
 
 
-def raw_loop(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> float:
+def raw_loop(
+    connection: KafkaConnection, topic: str, records: list[tuple[bytes | None, bytes | None]]
+) -> float:
     """Seconds for a plain produce loop of `records`, with the producer's Kafka settings, until all acked."""
-    producer = Producer(
-        producer_config(ProducerSettings.model_validate({"kafka_bootstrap_servers": bootstrap}))
-    )
+    settings = ProducerSettings.model_validate({"kafka_bootstrap_servers": connection.bootstrap_servers})
+    producer = Producer(producer_config(settings))
     failures = []
 
     def on_delivery(error: object, _message: object) -> None:
@@ -131,17 +133,19 @@ def raw_loop(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes
     return elapsed
 
 
-def pipeline_run(workdir: Path, bootstrap: str, name: str, source: str, frames: Path, trades: int) -> Round:
+def pipeline_run(
+    workdir: Path, connection: KafkaConnection, name: str, source: str, frames: Path, trades: int
+) -> Round:
     """One simulator → producer → Kafka run on topics of its own: seconds, CPU of each process, topic."""
     simulator_env = {"SIMULATOR_SENT_LOG": ""}
     if source == "replay":
         simulator_env |= {"SIMULATOR_REPLAY_FILE": str(frames), "SIMULATOR_REPLAY_SPEED": "0"}
     else:
         simulator_env |= {"SIMULATOR_MAX_TRADES": str(trades), "SIMULATOR_RATE": "1000000"}
-    run = start_run(workdir, bootstrap, name, SYMBOLS, simulator_env, {})
+    run = start_run(workdir, connection, name, SYMBOLS, simulator_env, {})
     # Progress from the broker's end offsets, through one consumer, so that polling costs the producer
     # nothing.
-    offsets = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{name}-offsets"})
+    offsets = Consumer(connection.client_options({"group.id": f"{name}-offsets"}))
     try:
         run.simulator.wait_ready()
         # The clock starts when the simulator sends the first frame (replay), or when the producer is
@@ -170,7 +174,7 @@ def pipeline_run(workdir: Path, bootstrap: str, name: str, source: str, frames: 
 
 def run_rounds(
     args: argparse.Namespace,
-    bootstrap: str,
+    connection: KafkaConnection,
     name: str,
     pipeline: list[Round],
     raw_s: list[float],
@@ -186,27 +190,18 @@ def run_rounds(
         for attempt in range(args.rounds):
             round_dir = Path(workdir) / f"round{attempt}"
             pipeline.append(
-                pipeline_run(round_dir, bootstrap, f"{name}_{attempt}", args.source, frames, args.trades)
+                pipeline_run(round_dir, connection, f"{name}_{attempt}", args.source, frames, args.trades)
             )
-            records = read_back(bootstrap, pipeline[-1].trades_topic, args.trades)
+            records = read_back(connection, pipeline[-1].trades_topic, args.trades)
             if len(records) != args.trades:
                 raise SystemExit(
                     f"read back {len(records)} of {args.trades} records from the producer's topic"
                 )
             raw_topic = f"{name}_{attempt}.raw"
-            create_topics(bootstrap, raw_topic, partitions=PARTITIONS)
+            create_topics(connection, raw_topic, partitions=PARTITIONS)
             cpu_start = time.process_time()
-            raw_s.append(raw_loop(bootstrap, raw_topic, records))
+            raw_s.append(raw_loop(connection, raw_topic, records))
             raw_cpu_s.append(time.process_time() - cpu_start)
-
-
-def delete_topics(bootstrap: str, name: str) -> None:
-    """Delete every topic this run created (their names start with `name`), so runs do not pile up."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    created = [topic for topic in admin.list_topics(timeout=30).topics if topic.startswith(f"{name}_")]
-    if created:
-        for future in admin.delete_topics(created, operation_timeout=60).values():
-            future.result(timeout=120)
 
 
 def main() -> None:
@@ -220,17 +215,18 @@ def main() -> None:
         help="replay pre-built frames flat out (default), or let the simulator generate trades live",
     )
     args = parser.parse_args()
-    settings = load_settings()
-    bootstrap = settings.kafka_bootstrap
+    settings = RuntimeSettings.load_or_exit("bench-producer")
+    connection = settings.kafka_connection()
     name = f"bench_producer_{int(time.time())}"
 
     pipeline: list[Round] = []
     raw_s: list[float] = []
     raw_cpu_s: list[float] = []
     try:
-        run_rounds(args, bootstrap, name, pipeline, raw_s, raw_cpu_s)
+        run_rounds(args, connection, name, pipeline, raw_s, raw_cpu_s)
     finally:
-        delete_topics(bootstrap, name)
+        # Every topic this run created (their names start with `name`), so runs do not pile up.
+        delete_topics_with_prefix(connection, f"{name}_")
 
     def per_s(seconds: float) -> int:
         return round(args.trades / seconds)

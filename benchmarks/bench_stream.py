@@ -16,21 +16,24 @@ import json
 import random
 import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cassandra.cluster import Cluster, Session
+from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
-from confluent_kafka import Producer
-from prometheus_client.parser import text_string_to_metric_families
 
-from jobs.spark_stream import operations
-from jobs.spark_stream.job_process import stop_job
-from stack.settings import RuntimeSettings, load_settings
-from tests.integration.producer.harness import create_topics, free_port
-from tests.integration.stream.harness import SparkJob, create_keyspace, job_env, produce, trade_value
+from finnhub_pipeline.stream_process import stop_job
+from services import contracts
+from services.cassandra_session import cassandra_session
+from services.kafka_options import KafkaConnection
+from stack.airflow_api import STREAM_DAG, AirflowApi
+from stack.reset_checkpoint import resume
+from stack.settings import RuntimeSettings
+from testkit.cassandra import create_keyspace
+from testkit.kafka import create_topics
+from testkit.runtime import free_port
+from testkit.stream import SparkJob, job_env, produce, trade_producer, trade_value
 
 SYMBOLS = (
     "AAPL",
@@ -47,22 +50,16 @@ SYMBOLS = (
 
 
 def job_metric(job: SparkJob, name: str, **labels: str) -> dict[str, float]:
-    """Samples of `name` (by their `le` label for histogram buckets)."""
-    port = job.env["SPARK_STREAM_METRICS_PORT"]
+    """Samples of `name` (by their `le` label for histogram buckets); {} while the job does not answer."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            text = response.read().decode()
+        return job.metric_samples(name, **labels)
     except OSError:
         return {}
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                found[sample.labels.get("le", "")] = sample.value
-    return found
 
 
-def throughput(bootstrap: str, session: Session, name: str, workdir: Path, trades: int) -> dict[str, Any]:
+def throughput(
+    connection: KafkaConnection, session: Session, name: str, workdir: Path, trades: int
+) -> dict[str, Any]:
     now_ms = int(time.time() * 1000)
     rng = random.Random(1)
     values = [
@@ -75,16 +72,18 @@ def throughput(bootstrap: str, session: Session, name: str, workdir: Path, trade
         )
         for i in range(trades)
     ]
-    create_topics(bootstrap, name)
+    create_topics(connection, name)
     create_keyspace(session, name)
-    produce(bootstrap, name, values)  # all waiting in Kafka: the job runs flat out
+    produce(connection, name, values)  # all waiting in Kafka: the job runs flat out
 
-    env = job_env(bootstrap, name, name, workdir / "checkpoint-throughput", free_port())
+    env = job_env(connection, name, name, workdir / "checkpoint-throughput", free_port())
     env["SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER"] = "20000"
     job = SparkJob(env, workdir / "spark-throughput.log").start()
     try:
         # The clock starts at the first written rows, so Spark's start-up is not counted.
-        written = lambda: job_metric(job, "spark_stream_rows_written_total", table="trades_v2").get("", 0.0)  # noqa: E731
+        def written() -> float:
+            return job_metric(job, contracts.SPARK_ROWS_WRITTEN, table=contracts.TRADES_TABLE).get("", 0.0)
+
         while (first := written()) == 0:
             if not job.alive():
                 raise SystemExit(f"the Spark job exited; see {job.log}")
@@ -151,12 +150,18 @@ def percentile(sorted_values: list[float], total: int, fraction: float) -> float
 
 
 def latency(
-    bootstrap: str, session: Session, name: str, workdir: Path, rate: int, seconds: int, warmup: int
+    connection: KafkaConnection,
+    session: Session,
+    name: str,
+    workdir: Path,
+    rate: int,
+    seconds: int,
+    warmup: int,
 ) -> dict[str, Any]:
     topic = f"{name}_lat"
-    create_topics(bootstrap, topic)
+    create_topics(connection, topic)
     create_keyspace(session, topic)
-    env = job_env(bootstrap, topic, topic, workdir / "checkpoint-latency", free_port())
+    env = job_env(connection, topic, topic, workdir / "checkpoint-latency", free_port())
     # The job's defaults, as deployed: trigger interval and records per batch.
     env.pop("SPARK_STREAM_TRIGGER_SECONDS")
     env.pop("SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER")
@@ -178,13 +183,11 @@ def latency(
             time.sleep(0.05)
 
     try:
-        while not job_metric(job, "spark_stream_query_active").get("", 0.0):
+        while not job_metric(job, contracts.SPARK_QUERY_ACTIVE).get("", 0.0):
             if not job.alive():
                 raise SystemExit(f"the Spark job exited; see {job.log}")
             time.sleep(0.5)
-        producer = Producer(
-            {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 5}
-        )
+        producer = trade_producer(connection, {"linger.ms": 5})
         poller = threading.Thread(target=poll_probes, daemon=True)
         poller.start()
         # The same steady load throughout; only the probes after the warm-up count as steady state.
@@ -238,7 +241,7 @@ def latency(
 
 
 def latency_bucket_name() -> str:
-    return "spark_stream_end_to_end_latency_seconds_bucket"
+    return f"{contracts.SPARK_END_TO_END_LATENCY}_bucket"
 
 
 def run(args: argparse.Namespace, settings: RuntimeSettings, session: Session) -> dict[str, Any]:
@@ -247,11 +250,17 @@ def run(args: argparse.Namespace, settings: RuntimeSettings, session: Session) -
     workdir = settings.var_dir / "bench" / name  # the jobs' logs and checkpoints, kept for a look
     workdir.mkdir(parents=True)
     if args.only != "latency":
-        result["throughput"] = throughput(settings.kafka_bootstrap, session, name, workdir, args.trades)
+        result["throughput"] = throughput(settings.kafka_connection(), session, name, workdir, args.trades)
         print(f"throughput: {result['throughput']}", flush=True)
     if args.only != "throughput":
         result["latency"] = latency(
-            settings.kafka_bootstrap, session, name, workdir, args.rate, args.seconds, args.warmup_seconds
+            settings.kafka_connection(),
+            session,
+            name,
+            workdir,
+            args.rate,
+            args.seconds,
+            args.warmup_seconds,
         )
         print(f"latency: {result['latency']}", flush=True)
     return result
@@ -267,18 +276,17 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=("throughput", "latency"), help="run one part only")
     args = parser.parse_args()
-    settings = load_settings()
-    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
-    session = cluster.connect()
-    api = operations.StreamControlApi(settings)
-    api.set_paused(operations.DAG_ID, True)
-    stopped = stop_job(operations.checkpoint_dir(settings))
-    print(f"paused {operations.DAG_ID} and stopped its job (pids {list(stopped.pids)}) for the benchmark")
+    settings = RuntimeSettings.load_or_exit("bench-stream")
+    session = cassandra_session(settings.cassandra_connection())
+    api = AirflowApi(settings)
+    api.set_paused(STREAM_DAG, True)
+    stopped = stop_job(settings.checkpoint_dir)
+    print(f"paused {STREAM_DAG} and stopped its job (pids {list(stopped.pids)}) for the benchmark")
     try:
         result = run(args, settings, session)
     finally:
-        print(operations.resume(api))
-        cluster.shutdown()
+        print(resume(api))
+        session.cluster.shutdown()
     out = settings.var_dir / "bench" / "stream.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

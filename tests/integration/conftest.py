@@ -1,44 +1,28 @@
 """Integration fixtures: the real local runtime, started once per test session (or reused when healthy).
 
 `stack up` is idempotent: on a healthy running stack it only re-checks health, so a developer's running
-stack is reused and CI starts one from scratch.
+stack is reused and CI starts one from scratch. The harnesses the tests share with the benchmarks live in
+`testkit`.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from services.cassandra_session import cassandra_session as connect
 from stack.settings import RuntimeSettings, load_settings
 from stack.supervisor import Supervisor
-
-ROOT = Path(__file__).resolve().parents[2]
+from testkit.runtime import run_stack
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.path):
             item.add_marker(pytest.mark.integration)
-
-
-def run_stack(*args: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "deploy" / "local")}
-    return subprocess.run(
-        [sys.executable, "-m", "stack", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -61,27 +45,8 @@ def unique_name() -> str:
 
 
 @pytest.fixture(scope="session")
-def cassandra_session(runtime: RuntimeSettings) -> Iterator[object]:
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster([runtime.cassandra_host], port=runtime.cassandra_port, protocol_version=5)
-    session = cluster.connect()
+def cassandra_session(runtime: RuntimeSettings) -> Iterator[Any]:
+    """A session on the stack's Cassandra, built as every client builds one."""
+    session = connect(runtime.cassandra_connection())
     yield session
-    cluster.shutdown()
-
-
-def eventually(
-    check: Callable[[], object], timeout_s: float, interval_s: float = 1.0, what: str = ""
-) -> object:
-    """Calls `check` until it returns a truthy value or `timeout_s` passes; the last error says why."""
-    deadline = time.monotonic() + timeout_s
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # the condition is not met yet; remember why for the failure message
-            last_error = exc
-        time.sleep(interval_s)
-    raise AssertionError(f"not true within {timeout_s:.0f} s: {what} (last error: {last_error})")
+    session.cluster.shutdown()

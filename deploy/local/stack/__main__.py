@@ -12,12 +12,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from services.configuration import ConfigError, exit_on_config_error
+
 from . import control_plane, engines, health, pipeline, render, tools
-from .settings import ROOT, ConfigError, RuntimeSettings, load_settings
+from .airflow_api import BOOTSTRAP_DAG, STREAM_DAG, AirflowApi, AirflowError, admin_password
+from .settings import ROOT, RuntimeSettings, load_settings
 from .supervisor import Supervisor
 
-BOOTSTRAP_DAG = "pipeline_bootstrap"
-STREAM_DAG = "stream_supervisor"
 BAD_STATES = {"FATAL", "EXITED", "STOPPED", "UNKNOWN"}
 TOOLS = {"nodetool": tools.nodetool, "kafka-topics": tools.kafka_topics, "cql": tools.cqlsh}
 
@@ -94,7 +95,7 @@ def _bootstrap_once(settings: RuntimeSettings) -> None:
     if marker.exists():
         return
     _say(f"running DAG {BOOTSTRAP_DAG} once (Kafka topics, Cassandra schema)...")
-    api = control_plane.AirflowApi(settings)
+    api = AirflowApi(settings)
     state = api.run_to_completion(BOOTSTRAP_DAG, timeout_s=600)
     if state != "success":
         raise StartError(
@@ -124,13 +125,13 @@ def up(settings: RuntimeSettings) -> None:
             _bootstrap_once(settings)
     _start_group(settings, engines.PIPELINE)
     if (ROOT / "dags" / f"{STREAM_DAG}.py").exists():
-        control_plane.AirflowApi(settings).set_paused(STREAM_DAG, False)
+        AirflowApi(settings).set_paused(STREAM_DAG, False)
         _say(f"unpaused DAG {STREAM_DAG}: Airflow submits and supervises the Spark job")
 
     _say(f"all services healthy in {time.monotonic() - started:.1f} s (supervisor config: {conf})")
     status(settings, probe=False)
     password_note = settings.var_dir / "airflow" / "password-shown"
-    password = control_plane.admin_password(settings)
+    password = admin_password(settings)
     if password and not password_note.exists():
         _say(f"Airflow UI: http://127.0.0.1:{settings.airflow_port}  user admin, password {password}")
         kept = settings.var_dir / "airflow" / "simple_auth_manager_passwords.json.generated"
@@ -187,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         settings = load_settings()
+    except ConfigError as error:
+        exit_on_config_error("stack", error)
+    try:
         if args.command == "up":
             up(settings)
         elif args.command == "down":
@@ -201,16 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             command = TOOLS[args.command](settings, *tool_args)
             os.execvp(command[0], command)
-    except (
-        ConfigError,
-        render.MissingArtifactError,
-        StartError,
-        control_plane.AirflowError,
-        RuntimeError,
-        KeyError,
-    ) as exc:
+    except (render.MissingArtifactError, StartError, AirflowError, RuntimeError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        return 1
     return 0
 
 

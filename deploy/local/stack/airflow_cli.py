@@ -9,12 +9,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .control_plane import AirflowApi, AirflowError
-from .settings import ConfigError, load_settings
+from .airflow_api import AirflowApi, AirflowError
+from .settings import RuntimeSettings
+
+PROGRAM = "trigger"
 
 
-def trigger(dag_id: str, timeout_s: float) -> int:
-    api = AirflowApi(load_settings())
+def trigger(settings: RuntimeSettings, dag_id: str, timeout_s: float) -> int:
+    api = AirflowApi(settings)
     known = api.dag_ids()
     if dag_id not in known:
         print(f"error: no DAG {dag_id!r}; known DAGs: {', '.join(sorted(known))}", file=sys.stderr)
@@ -32,9 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("dag_id")
     run.add_argument("--timeout", type=float, default=3600, help="seconds to wait (default 3600)")
     args = parser.parse_args(argv)
+    settings = RuntimeSettings.load_or_exit(PROGRAM)
     try:
-        return trigger(args.dag_id, args.timeout)
-    except (AirflowError, ConfigError, OSError) as exc:
+        return trigger(settings, args.dag_id, args.timeout)
+    except (AirflowError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -1,7 +1,8 @@
-"""Airflow as the pipeline's control plane: its environment, metadata database, REST API and DAG runs.
+"""Airflow as the pipeline's control plane: the environment its components and task processes run with
+(connections, Variables, secrets) and its metadata database.
 
-`stack up` uses it to start Airflow's components, run `pipeline_bootstrap` once and unpause the stream
-supervisor; the tests use the same REST calls.
+`stack up` writes the environment file every Airflow component is started with (`with-env`), migrates the
+database, then drives DAG runs through `stack.airflow_api`.
 """
 
 from __future__ import annotations
@@ -9,21 +10,27 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from jobs.spark_stream.submit import KAFKA_SOURCE_JARS
+from finnhub_pipeline import variables
+from finnhub_pipeline.connections import (
+    CASSANDRA_CONN_ID,
+    KAFKA_CONN_ID,
+    SPARK_CONN_ID,
+    as_environment,
+    cassandra_airflow_connection,
+    kafka_airflow_connection,
+)
+from finnhub_pipeline.stream_submit import kafka_source_jars
+from services import layout
 
+from .airflow_api import AirflowError
 from .pipeline import write_env_file
-from .render import ROOT
+from .render import ROOT, MissingArtifactError
 from .settings import RuntimeSettings
 
-
-class AirflowError(Exception):
-    """Airflow refused or failed a step; the message names the step and where to look."""
+BIN = ROOT / "deploy" / "local" / "bin"
 
 
 def _secret(settings: RuntimeSettings, name: str) -> str:
@@ -39,22 +46,19 @@ def _secret(settings: RuntimeSettings, name: str) -> str:
 
 
 def connections(settings: RuntimeSettings) -> dict[str, dict[str, Any]]:
-    """The Airflow connections of the local runtime, as AIRFLOW_CONN_* JSON values."""
+    """The Airflow connections of the local runtime, as AIRFLOW_CONN_* JSON documents by connection id:
+    Kafka and Cassandra from the same connections every other local client uses."""
     var = settings.var_dir
     return {
-        "kafka_default": {"conn_type": "kafka", "extra": {"bootstrap.servers": settings.kafka_bootstrap}},
-        "cassandra_default": {
-            "conn_type": "cassandra",
-            "host": settings.cassandra_host,
-            "port": settings.cassandra_port,
-            "extra": {
-                "jmx_port": settings.cassandra_jmx_port,
-                "nodetool": str(ROOT / "deploy" / "local" / "bin" / "nodetool"),
-                "data_dir": str(var / "data" / "cassandra" / "data"),
-                "backup_dir": str(var / "backups"),
-            },
-        },
-        "spark_default": {
+        KAFKA_CONN_ID: kafka_airflow_connection(settings.kafka_connection()),
+        CASSANDRA_CONN_ID: cassandra_airflow_connection(
+            settings.cassandra_connection(),
+            jmx_port=settings.cassandra_jmx_port,
+            nodetool=str(BIN / "nodetool"),
+            data_dir=str(var / "data" / "cassandra" / "data"),
+            backup_dir=str(layout.backup_dir(var)),
+        ),
+        SPARK_CONN_ID: {
             "conn_type": "spark",
             "host": "local[*]",
             "extra": {"deploy-mode": "client", "spark-binary": "spark-submit"},
@@ -62,15 +66,32 @@ def connections(settings: RuntimeSettings) -> dict[str, dict[str, Any]]:
     }
 
 
+def spark_jars(settings: RuntimeSettings) -> str:
+    """The Kafka source's jars, comma-joined as spark-submit's --jars; `make jars` resolves them."""
+    try:
+        jars = kafka_source_jars(layout.spark_kafka_jars_dir(settings.var_dir))
+    except FileNotFoundError as error:
+        raise MissingArtifactError(str(error)) from None
+    return ",".join(str(jar) for jar in jars)
+
+
+def variables_environment(settings: RuntimeSettings) -> dict[str, str]:
+    """The Airflow Variables `.env` decides, as AIRFLOW_VAR_* (they win over the DAGs' defaults)."""
+    values = {
+        variables.SPARK_JARS: spark_jars(settings),
+        variables.SPARK_CHECKPOINT_DIR: str(settings.checkpoint_dir),
+        variables.SPARK_METRICS_PORT: str(settings.spark_metrics_port),
+        variables.SPARK_EXECUTOR_MEMORY: settings.spark_executor_memory,
+    }
+    return {variable.environment_variable: value for variable, value in values.items()}
+
+
 def environment(settings: RuntimeSettings, venv_bin: Path) -> dict[str, str]:
-    """Every variable Airflow's components and task processes need."""
+    """Every variable Airflow's components and task processes need. The project is installed into the
+    virtualenv, so its Python (components, tasks, spark-submit's driver and workers) imports the pipeline's
+    packages without PYTHONPATH."""
     run = settings.var_dir / "run" / "airflow"
-    # Only the Kafka source and its own dependencies: the other jars Maven resolved are in pyspark already.
-    spark_jars = ",".join(
-        str(jar)
-        for jar in sorted((settings.var_dir / "lib" / "spark-kafka").glob("*.jar"))
-        if jar.name.startswith(KAFKA_SOURCE_JARS)
-    )
+    cassandra = settings.cassandra_connection()
     env = {
         "AIRFLOW_HOME": str(settings.var_dir / "airflow"),
         "AIRFLOW_CONFIG": str(run / "airflow.cfg"),
@@ -81,19 +102,17 @@ def environment(settings: RuntimeSettings, venv_bin: Path) -> dict[str, str]:
         # The plugin tests set it in pytest's environment; when pytest's `stack up` starts supervisord on a
         # fresh machine every program inherits it, so the components pin it off here.
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW_VAR_SPARK_JARS": spark_jars,
-        "AIRFLOW_VAR_SPARK_CHECKPOINT_DIR": str(settings.var_dir / "checkpoints" / "spark_stream"),
-        # Task processes import the pipeline's packages and call spark-submit, airflow and nodetool by name.
-        "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}",
-        "PATH": f"{venv_bin}:{ROOT / 'deploy' / 'local' / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-        "CASSANDRA_HOSTS": settings.cassandra_host,
-        "CASSANDRA_PORT": str(settings.cassandra_port),
+        # Task processes call spark-submit, airflow and nodetool by name.
+        "PATH": f"{venv_bin}:{BIN}:/usr/local/bin:/usr/bin:/bin",
+        # The Spark job reads its clients' settings from the environment (jobs/spark_stream/settings.py).
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_connection().bootstrap_servers,
+        "CASSANDRA_HOSTS": ",".join(cassandra.hosts),
+        "CASSANDRA_PORT": str(cassandra.port),
         "KAFKA_REPLICATION_FACTOR": str(settings.kafka_replication_factor),
         "CASSANDRA_REPLICATION_FACTOR": str(settings.cassandra_replication_factor),
+        **variables_environment(settings),
     }
-    for conn_id, conn in connections(settings).items():
-        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
+    env.update(as_environment(conn_id, document) for conn_id, document in connections(settings).items())
     return env
 
 
@@ -107,7 +126,7 @@ def write_environment(settings: RuntimeSettings, venv_bin: Path) -> Path:
 def migrate_database(settings: RuntimeSettings, env_file: Path, venv_bin: Path) -> None:
     """`airflow db migrate`: creates or upgrades the metadata database (idempotent)."""
     log = settings.var_dir / "log" / "airflow-db-migrate.log"
-    with_env = ROOT / "deploy" / "local" / "bin" / "with-env"
+    with_env = BIN / "with-env"
     with log.open("w") as out:
         result = subprocess.run(
             [str(with_env), str(env_file), str(venv_bin / "airflow"), "db", "migrate"],
@@ -117,85 +136,3 @@ def migrate_database(settings: RuntimeSettings, env_file: Path, venv_bin: Path) 
         )
     if result.returncode != 0:
         raise AirflowError(f"airflow db migrate failed (exit {result.returncode}); see {log}")
-
-
-def admin_password(settings: RuntimeSettings) -> str | None:
-    path = settings.var_dir / "airflow" / "simple_auth_manager_passwords.json.generated"
-    if not path.exists():
-        return None
-    return str(json.loads(path.read_text()).get("admin"))
-
-
-class AirflowApi:
-    """The few REST API v2 calls the runtime and tests make, authenticated as the generated admin."""
-
-    def __init__(self, settings: RuntimeSettings) -> None:
-        self.base = f"http://127.0.0.1:{settings.airflow_port}"
-        self.settings = settings
-        self._token: str | None = None
-
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None, auth: bool = True) -> Any:
-        headers = {"Content-Type": "application/json"}
-        if auth:
-            headers["Authorization"] = f"Bearer {self.token()}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as exc:
-            raise AirflowError(f"{method} {path}: HTTP {exc.code} {exc.read()[:300]!r}") from None
-
-    def token(self) -> str:
-        if self._token is None:
-            password = admin_password(self.settings)
-            if password is None:
-                raise AirflowError("no generated admin password yet (is the api-server up?)")
-            answer = self._request(
-                "POST", "/auth/token", {"username": "admin", "password": password}, auth=False
-            )
-            self._token = str(answer["access_token"])
-        return self._token
-
-    def health(self) -> dict[str, Any]:
-        return dict(self._request("GET", "/api/v2/monitor/health", auth=False))
-
-    def get(self, path: str) -> Any:
-        return self._request("GET", path)
-
-    def dag_ids(self) -> set[str]:
-        return {dag["dag_id"] for dag in self._request("GET", "/api/v2/dags?limit=100")["dags"]}
-
-    def set_paused(self, dag_id: str, paused: bool) -> None:
-        self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": paused})
-
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-        run = self._request(
-            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}}
-        )
-        return str(run["dag_run_id"])
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        return str(self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"])
-
-    def wait_for_dag(self, dag_id: str, timeout_s: float) -> None:
-        """Waits until the dag-processor has parsed `dag_id`."""
-        deadline = time.monotonic() + timeout_s
-        while dag_id not in self.dag_ids():
-            if time.monotonic() > deadline:
-                raise AirflowError(
-                    f"DAG {dag_id} not parsed within {timeout_s:.0f} s; see var/log/airflow-dag-processor.log"
-                )
-            time.sleep(2)
-
-    def run_to_completion(self, dag_id: str, timeout_s: float, conf: dict[str, Any] | None = None) -> str:
-        """Unpauses `dag_id`, triggers a run and waits until it ends; returns its final state."""
-        self.wait_for_dag(dag_id, timeout_s)
-        self.set_paused(dag_id, False)
-        run_id = self.trigger(dag_id, conf)
-        deadline = time.monotonic() + timeout_s
-        while (state := self.run_state(dag_id, run_id)) not in ("success", "failed"):
-            if time.monotonic() > deadline:
-                raise AirflowError(f"DAG run {dag_id}/{run_id} still {state} after {timeout_s:.0f} s")
-            time.sleep(2)
-        return state

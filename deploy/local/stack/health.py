@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
 import urllib.request
 
-from .settings import RuntimeSettings
+from services import contracts
+from services.cassandra_session import cassandra_cluster
+
+from .settings import LOCALHOST, RuntimeSettings
 
 
 class Unhealthy(Exception):
@@ -31,11 +35,11 @@ def producer_connected(metrics_port: int, timeout_s: float = 2.0) -> None:
             text = response.read().decode()
     except OSError as exc:
         raise Unhealthy(f"GET {url}: {exc}") from None
-    if "\nwebsocket_connected 1.0" not in text:
+    if f"\n{contracts.WEBSOCKET_CONNECTED} 1.0" not in text:
         raise Unhealthy("producer is not connected to its WebSocket (websocket_connected is not 1)")
 
 
-def tcp_open(port: int, host: str = "127.0.0.1", timeout_s: float = 1.0) -> None:
+def tcp_open(port: int, host: str = LOCALHOST, timeout_s: float = 1.0) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
             pass
@@ -60,7 +64,7 @@ def kafka_metadata(settings: RuntimeSettings, timeout_s: float = 3.0) -> None:
     from confluent_kafka.admin import AdminClient
 
     tcp_open(settings.kafka_port)  # fail fast; librdkafka would retry quietly until its timeout
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+    admin = AdminClient(settings.kafka_connection().client_options(log_level=0))
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except Exception as exc:  # KafkaException carries librdkafka's reason
@@ -71,13 +75,14 @@ def kafka_metadata(settings: RuntimeSettings, timeout_s: float = 3.0) -> None:
 
 def cassandra_query(settings: RuntimeSettings, timeout_s: float = 5.0) -> str:
     """Returns Cassandra's release_version from system.local."""
-    from cassandra.cluster import Cluster, NoHostAvailable
+    from cassandra.cluster import NoHostAvailable
 
     tcp_open(settings.cassandra_port, settings.cassandra_host)
     logging.getLogger("cassandra").setLevel(logging.CRITICAL)
-    cluster = Cluster(
-        [settings.cassandra_host], port=settings.cassandra_port, connect_timeout=timeout_s, protocol_version=5
+    connection = dataclasses.replace(
+        settings.cassandra_connection(), connect_timeout_s=timeout_s, request_timeout_s=timeout_s
     )
+    cluster = cassandra_cluster(connection)
     try:
         session = cluster.connect()
         row = session.execute("SELECT release_version FROM system.local", timeout=timeout_s).one()

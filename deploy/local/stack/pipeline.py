@@ -27,7 +27,7 @@ def producer_environment(settings: RuntimeSettings) -> dict[str, str]:
     env = _passed_on("PRODUCER_", "TRADES_TOPIC", "DEAD_LETTER_TOPIC")
     env.update(
         SYMBOLS=settings.symbols,
-        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap,
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_connection().bootstrap_servers,
         PRODUCER_METRICS_HOST="127.0.0.1",
         PRODUCER_METRICS_PORT=str(settings.producer_metrics_port),
     )

@@ -1,57 +1,95 @@
-"""Typed settings of the local runtime, read from the environment and `.env`, validated before any I/O."""
+"""Typed settings of the local runtime, read from the environment and `.env`, validated before any I/O.
+
+The local runtime's ports, heaps and paths; the Kafka and Cassandra connections every local client (health
+probes, operations tools, benchmarks, tests) uses are built from them here. Defaults equal `.env.example`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
-ROOT = Path(__file__).resolve().parents[3]
+from finnhub_pipeline import variables
+from services import contracts, layout
+from services.cassandra_session import CassandraConnection
+from services.configuration import PipelineSettings
+from services.kafka_options import KafkaConnection
+
+ROOT = layout.ROOT
+LOCALHOST = "127.0.0.1"
+"""Every engine of the local runtime listens here only."""
 
 Port = int
+MEMORY = r"^\d+[kKmMgG]$"
 
 
-class RuntimeSettings(BaseSettings):
+def _port(default: int, description: str = "") -> Port:
+    return Field(default=default, ge=1, le=65535, description=description)
+
+
+class RuntimeSettings(PipelineSettings):
     """Ports, heaps and paths of the local engines. Defaults equal `.env.example`."""
 
-    model_config = SettingsConfigDict(env_file=ROOT / ".env", extra="ignore", env_file_encoding="utf-8")
+    model_config = SettingsConfigDict(env_file=ROOT / ".env", env_file_encoding="utf-8")
 
-    var_dir: Path = Field(default=ROOT / "var", description="All runtime state: data, logs, jars, configs.")
+    var_dir: Path = Field(
+        default=layout.DEFAULT_VAR_DIR, description="All runtime state: data, logs, jars, configs."
+    )
 
     finnhub_api_key: SecretStr = SecretStr("")
     finnhub_ws_url: str = Field(default="wss://ws.finnhub.io", description="used only with an API key")
     symbols: str = "AAPL,GOOGL,MSFT,AMZN,TSLA,BINANCE:BTCUSDT,BINANCE:ETHUSDT"
 
-    kafka_port: Port = Field(default=9092, ge=1, le=65535)
-    kafka_controller_port: Port = Field(default=9097, ge=1, le=65535)
-    kafka_heap: str = Field(default="512m", pattern=r"^\d+[kKmMgG]$")
-    kafka_jmx_exporter_port: Port = Field(default=7071, ge=1, le=65535)
+    kafka_port: Port = _port(9092)
+    kafka_controller_port: Port = _port(9097)
+    kafka_heap: str = Field(default="512m", pattern=MEMORY)
+    kafka_jmx_exporter_port: Port = _port(7071)
     kafka_replication_factor: int = Field(default=1, ge=1, description="of the pipeline's topics")
 
-    cassandra_host: str = "127.0.0.1"
-    cassandra_port: Port = Field(default=9042, ge=1, le=65535)
-    cassandra_storage_port: Port = Field(default=7000, ge=1, le=65535)
-    cassandra_jmx_port: Port = Field(default=7199, ge=1, le=65535)
-    cassandra_heap: str = Field(default="1G", pattern=r"^\d+[kKmMgG]$")
-    cassandra_jmx_exporter_port: Port = Field(default=7072, ge=1, le=65535)
+    cassandra_host: str = LOCALHOST
+    cassandra_port: Port = _port(9042)
+    cassandra_storage_port: Port = _port(7000)
+    cassandra_jmx_port: Port = _port(7199)
+    cassandra_heap: str = Field(default="1G", pattern=MEMORY)
+    cassandra_jmx_exporter_port: Port = _port(7072)
     cassandra_replication_factor: int = Field(default=1, ge=1, description="of the trading keyspace")
 
-    prometheus_port: Port = Field(default=9090, ge=1, le=65535)
-    alertmanager_port: Port = Field(default=9093, ge=1, le=65535)
-    statsd_exporter_web_port: Port = Field(default=9102, ge=1, le=65535)
-    statsd_exporter_udp_port: Port = Field(default=9125, ge=1, le=65535)
+    prometheus_port: Port = _port(9090)
+    alertmanager_port: Port = _port(9093)
+    statsd_exporter_web_port: Port = _port(9102)
+    statsd_exporter_udp_port: Port = _port(9125)
     slack_webhook_url: SecretStr = SecretStr("")
 
-    airflow_port: Port = Field(default=8080, ge=1, le=65535)
+    airflow_port: Port = _port(8080)
     airflow_database_url: SecretStr = Field(
         default=SecretStr(""),
         description="SQLAlchemy URL of Airflow's metadata database; empty: SQLite in var/",
     )
 
-    producer_metrics_port: Port = Field(default=8000, ge=1, le=65535)
-    simulator_port: Port = Field(default=8765, ge=1, le=65535)
-    spark_metrics_port: Port = Field(default=8001, ge=1, le=65535)
+    producer_metrics_port: Port = _port(contracts.PRODUCER_METRICS_PORT)
+    simulator_port: Port = _port(contracts.SIMULATOR_PORT)
+    spark_metrics_port: Port = _port(
+        contracts.SPARK_METRICS_PORT, "the Spark job's metrics: the job, its health sensor, the scrape target"
+    )
+    spark_executor_memory: str = Field(
+        default=variables.SPARK_EXECUTOR_MEMORY.default,
+        pattern=MEMORY,
+        description="each Spark executor's memory (the stream_supervisor DAG's spark.executor.memory)",
+    )
+
+    @model_validator(mode="after")
+    def _one_service_per_port(self) -> Self:
+        seen: dict[int, str] = {}
+        for owner, port in self.tcp_ports.items():
+            if port in seen:
+                raise ValueError(
+                    f"port {port} is set for both {seen[port]} and {owner}; give each its own port"
+                )
+            seen[port] = owner
+        return self
 
     @property
     def airflow_db_url(self) -> str:
@@ -65,7 +103,21 @@ class RuntimeSettings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        """The local broker's client listener, host:port."""
+        return f"{LOCALHOST}:{self.kafka_port}"
+
+    def kafka_connection(self) -> KafkaConnection:
+        """How every local Kafka client reaches the broker."""
+        return KafkaConnection(bootstrap_servers=self.kafka_bootstrap)
+
+    def cassandra_connection(self) -> CassandraConnection:
+        """How every local Cassandra client reaches the node (the shared defaults for the rest)."""
+        return CassandraConnection(hosts=(self.cassandra_host,), port=self.cassandra_port)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """The Airflow-run Spark job's checkpoint."""
+        return layout.checkpoint_dir(self.var_dir)
 
     @property
     def tcp_ports(self) -> dict[str, int]:
@@ -88,22 +140,6 @@ class RuntimeSettings(BaseSettings):
         }
 
 
-class ConfigError(Exception):
-    """A setting is invalid; the message names it and is safe to print (no secret)."""
-
-
 def load_settings() -> RuntimeSettings:
-    from pydantic import ValidationError
-
-    try:
-        settings = RuntimeSettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]).upper()
-        raise ConfigError(f"invalid setting {name}: {first['msg']}") from None
-    seen: dict[int, str] = {}
-    for owner, port in settings.tcp_ports.items():
-        if port in seen:
-            raise ConfigError(f"port {port} is set for both {seen[port]} and {owner}; give each its own port")
-        seen[port] = owner
-    return settings
+    """The runtime's settings from the environment and `.env`; raises `ConfigError` with one line."""
+    return RuntimeSettings.load()

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from stack.control_plane import AirflowApi
+from services.layout import ROOT
+from stack.airflow_api import AirflowApi
 from stack.settings import RuntimeSettings
-from tests.integration.conftest import ROOT, eventually
+from testkit.waiting import eventually
 from tests.integration.control_plane.browser import Browser
 
 DAG_IDS = {path.stem for path in (ROOT / "dags").glob("*.py") if not path.name.startswith("_")}

@@ -11,9 +11,10 @@ import subprocess
 
 import pytest
 
-from stack.control_plane import AirflowApi
+from services.layout import ROOT
+from stack.airflow_api import AirflowApi
 from stack.settings import RuntimeSettings
-from tests.integration.conftest import ROOT, eventually
+from testkit.waiting import eventually
 from tests.integration.runtime.test_monitoring import prometheus_query
 
 # Prometheus scrapes every 15 s and the exporter only learns a name when Airflow first sends it.

@@ -11,12 +11,12 @@ from typing import Any
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from services import contracts
-from stack.control_plane import AirflowApi
+from stack.airflow_api import AirflowApi
 from stack.settings import RuntimeSettings
 
 
 def topic_state(runtime: RuntimeSettings) -> dict[str, Any]:
-    admin = AdminClient({"bootstrap.servers": runtime.kafka_bootstrap})
+    admin = AdminClient(runtime.kafka_connection().client_options())
     topics = (contracts.TRADES_TOPIC, contracts.DEAD_LETTER_TOPIC)
     metadata = admin.list_topics(timeout=30).topics
     resources = [ConfigResource(ConfigResource.Type.TOPIC, topic) for topic in topics]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ROOT
+from services.layout import ROOT
 
 PG_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
 AIRFLOW_ENV = ROOT / "var" / "run" / "airflow" / "airflow.env"

@@ -17,7 +17,7 @@ import pytest
 
 from services import contracts
 from stack.settings import RuntimeSettings
-from tests.integration.conftest import eventually
+from testkit.waiting import eventually
 from tests.integration.runtime.test_monitoring import prometheus_query
 
 APPLICATION = "jobs/spark_stream/main.py"

@@ -19,17 +19,13 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from jobs.spark_stream.job_process import job_processes
-from jobs.spark_stream.operations import (
-    DAG_ID,
-    STARTING_OFFSETS_DESCRIPTION,
-    STARTING_OFFSETS_VARIABLE,
-    TASK_ID,
-    StreamControlApi,
-)
+from finnhub_pipeline import variables
+from finnhub_pipeline.stream_process import job_processes
 from services import contracts
+from services.layout import ROOT
+from stack.airflow_api import STREAM_DAG, STREAM_TASK, AirflowApi
 from stack.settings import RuntimeSettings
-from tests.integration.conftest import ROOT, eventually
+from testkit.waiting import eventually
 
 # A 2-core machine shared with other Spark tests: the JVM start and the first batch are slow.
 JOB_START_TIMEOUT_S = 300
@@ -52,7 +48,7 @@ def make(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]
 
 
 def checkpoint_of(runtime: RuntimeSettings) -> Path:
-    return runtime.var_dir / "checkpoints" / "spark_stream"
+    return runtime.checkpoint_dir
 
 
 def commit_ids(checkpoint: Path) -> list[int]:
@@ -61,13 +57,13 @@ def commit_ids(checkpoint: Path) -> list[int]:
 
 
 def batch_offsets(checkpoint: Path, batch_id: int) -> dict[int, int]:
-    """Read the way Spark writes it, independently of jobs.spark_stream.checkpoint."""
+    """Read the way Spark writes it, independently of stack.checkpoint."""
     source = (checkpoint / "offsets" / str(batch_id)).read_text().splitlines()[-1]
     return {int(p): int(o) for p, o in json.loads(source)[contracts.TRADES_TOPIC].items()}
 
 
 def end_offsets(runtime: RuntimeSettings) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": runtime.kafka_bootstrap, "group.id": "test-kafka-lag-probe"})
+    consumer = Consumer(runtime.kafka_connection().client_options({"group.id": "test-kafka-lag-probe"}))
     try:
         topic = consumer.list_topics(contracts.TRADES_TOPIC, timeout=15).topics[contracts.TRADES_TOPIC]
         return {
@@ -85,38 +81,40 @@ def job_is_committing(checkpoint: Path) -> bool:
 
 
 @pytest.fixture
-def api(runtime: RuntimeSettings) -> StreamControlApi:
-    return StreamControlApi(runtime)
+def api(runtime: RuntimeSettings) -> AirflowApi:
+    return AirflowApi(runtime)
 
 
 @pytest.fixture
-def live_job(runtime: RuntimeSettings, api: StreamControlApi) -> Iterator[Path]:
+def live_job(runtime: RuntimeSettings, api: AirflowApi) -> Iterator[Path]:
     """The Airflow-run job, up and committing; afterwards it is left so (unpaused, task restarted if down)
     and the starting-offsets Variable is as it was (absent reads as the DAG's default, earliest)."""
     checkpoint = checkpoint_of(runtime)
-    starting_offsets = api.variable(STARTING_OFFSETS_VARIABLE) or "earliest"
+    starting_offsets = (
+        api.variable(variables.SPARK_STARTING_OFFSETS) or variables.SPARK_STARTING_OFFSETS.default
+    )
     try:
-        api.set_paused(DAG_ID, False)
+        api.set_paused(STREAM_DAG, False)
         eventually(
             lambda: job_is_committing(checkpoint),
             JOB_START_TIMEOUT_S,
             interval_s=3,
-            what=f"the {DAG_ID} job runs and has committed a batch in {checkpoint}",
+            what=f"the {STREAM_DAG} job runs and has committed a batch in {checkpoint}",
         )
         yield checkpoint
     finally:
         restore_job(api, checkpoint)
-        api.set_variable(STARTING_OFFSETS_VARIABLE, starting_offsets, STARTING_OFFSETS_DESCRIPTION)
+        api.set_variable(variables.SPARK_STARTING_OFFSETS, starting_offsets)
 
 
-def restore_job(api: StreamControlApi, checkpoint: Path) -> None:
+def restore_job(api: AirflowApi, checkpoint: Path) -> None:
     """Unpaused, and the submit task cleared when it waits for a retry, so the job comes back at once."""
-    api.set_paused(DAG_ID, False)
+    api.set_paused(STREAM_DAG, False)
     if job_processes(checkpoint):
         return
-    run_id = api.running_run_id(DAG_ID)
-    if run_id is not None and api.task_state(DAG_ID, run_id, TASK_ID) in ("up_for_retry", "failed"):
-        api.clear_task(DAG_ID, run_id, TASK_ID)
+    run_id = api.running_run_id(STREAM_DAG)
+    if run_id is not None and api.task_state(STREAM_DAG, run_id, STREAM_TASK) in ("up_for_retry", "failed"):
+        api.clear_task(STREAM_DAG, run_id, STREAM_TASK)
 
 
 def parse_lag_table(stdout: str) -> tuple[int, dict[int, tuple[int, int, int]], tuple[int, int, int]]:
@@ -179,7 +177,7 @@ def rows_received_after(session: Any, symbols: list[str], moment: datetime) -> l
 
 @pytest.mark.faults
 def test_reset_checkpoint_from_latest_restarts_the_job_on_a_fresh_checkpoint_and_new_trades_arrive(
-    runtime: RuntimeSettings, api: StreamControlApi, live_job: Path, cassandra_session: Any
+    runtime: RuntimeSettings, api: AirflowApi, live_job: Path, cassandra_session: Any
 ) -> None:
     old_pids = {process.pid for process in job_processes(live_job)}
     ends_at_reset = end_offsets(runtime)
@@ -198,8 +196,8 @@ def test_reset_checkpoint_from_latest_restarts_the_job_on_a_fresh_checkpoint_and
     assert archive_dir.name.startswith("spark_stream-")
     assert commit_ids(archive_dir), f"the archive {archive_dir} holds the old query's commits"
     assert not job_processes(archive_dir), "nothing runs on the archived checkpoint"
-    assert api.variable(STARTING_OFFSETS_VARIABLE) == "latest"
-    assert api.get(f"/api/v2/dags/{DAG_ID}")["is_paused"] is False
+    assert api.variable(variables.SPARK_STARTING_OFFSETS) == "latest"
+    assert api.get(f"/api/v2/dags/{STREAM_DAG}")["is_paused"] is False
 
     def restarted_on_a_fresh_checkpoint() -> bool:
         pids = {process.pid for process in job_processes(live_job)}

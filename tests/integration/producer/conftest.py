@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from stack.settings import RuntimeSettings
-from tests.integration.producer.harness import Run, start_run
+from testkit.producer import Run, start_run
 
 SYMBOLS = "AAPL,MSFT,BINANCE:BTCUSDT,OANDA:EUR_USD,IC MARKETS:1"
 
@@ -20,7 +20,7 @@ def start(runtime: RuntimeSettings, tmp_path: Path, unique_name: str) -> Iterato
 
     def _start(simulator_env: dict[str, str], producer_env: dict[str, str] | None = None) -> Run:
         run = start_run(
-            tmp_path, runtime.kafka_bootstrap, unique_name, SYMBOLS, simulator_env, producer_env or {}
+            tmp_path, runtime.kafka_connection(), unique_name, SYMBOLS, simulator_env, producer_env or {}
         )
         runs.append(run)
         return run

@@ -18,9 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services import contracts
+from services.kafka_options import KafkaConnection
 from stack.settings import RuntimeSettings
+from testkit.kafka import end_offsets
+from testkit.producer import Run, start_run
 from tests.integration.producer.conftest import SYMBOLS
-from tests.integration.producer.harness import Run, end_offsets, start_run
 
 MAX_FRAME_BYTES = 1024
 SUBSCRIBED = SYMBOLS.split(",")
@@ -115,9 +117,9 @@ CASES = st.one_of(
 class DeadLetters:
     """Reads the dead-letter topic one record at a time, from the start."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, connection: KafkaConnection, topic: str) -> None:
         self.consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": f"t-{topic}", "enable.auto.commit": False}
+            connection.client_options({"group.id": f"t-{topic}", "enable.auto.commit": False})
         )
         self.consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
 
@@ -135,7 +137,7 @@ class DeadLetters:
 def bad_input_run(runtime: RuntimeSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     run = start_run(
         tmp_path_factory.mktemp("bad-input"),
-        runtime.kafka_bootstrap,
+        runtime.kafka_connection(),
         f"t_bad_input_{now_ms()}",
         SYMBOLS,
         {"SIMULATOR_RATE": "0"},  # nothing but what the test sends
@@ -148,7 +150,7 @@ def bad_input_run(runtime: RuntimeSettings, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="module")
 def dead_letters(runtime: RuntimeSettings, bad_input_run: Run) -> Iterator[DeadLetters]:
-    reader = DeadLetters(runtime.kafka_bootstrap, bad_input_run.dead_letter_topic)
+    reader = DeadLetters(runtime.kafka_connection(), bad_input_run.dead_letter_topic)
     yield reader
     reader.close()
 
@@ -186,4 +188,5 @@ def test_the_producer_stayed_up_and_counted_every_dead_letter(bad_input_run: Run
     for reason, count in SENT.items():
         assert producer.metric("producer_validation_errors_total", reason=reason) == count, reason
         assert producer.metric("producer_dead_letters_total", reason=reason) == count, reason
-    assert end_offsets(producer.env["KAFKA_BOOTSTRAP_SERVERS"], bad_input_run.trades_topic) == 0
+    broker = KafkaConnection(bootstrap_servers=producer.env["KAFKA_BOOTSTRAP_SERVERS"])
+    assert end_offsets(broker, bad_input_run.trades_topic) == 0

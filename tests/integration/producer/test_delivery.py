@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
+from services.kafka_options import KafkaConnection
 from stack.settings import RuntimeSettings
 from stack.supervisor import Supervisor
-from tests.integration.conftest import eventually, run_stack
+from testkit.kafka import consume
+from testkit.producer import Run, sent_trades
+from testkit.runtime import run_stack
+from testkit.waiting import eventually
 from tests.integration.producer.conftest import StartRun
-from tests.integration.producer.harness import Run, consume, sent_trades
 
 
 def by_symbol_sent(run: Run) -> dict[str, list[tuple[Any, ...]]]:
@@ -34,7 +37,7 @@ def by_symbol_in_kafka(records: list[dict[str, Any]]) -> dict[str, list[tuple[An
     return dict(got)
 
 
-def finish_and_check(run: Run, bootstrap: str, total: int) -> list[dict[str, Any]]:
+def finish_and_check(run: Run, connection: KafkaConnection, total: int) -> list[dict[str, Any]]:
     """Waits until the simulator sent `total` trades and Kafka acknowledged as many; stops the producer
     (SIGTERM: clean exit) and compares the topic with the simulator's log of what it sent."""
     eventually(lambda: run.simulator.control("stats")["finished"], 180, what="simulator sent every trade")
@@ -45,7 +48,7 @@ def finish_and_check(run: Run, bootstrap: str, total: int) -> list[dict[str, Any
     )
     assert run.producer.stop() == 0, run.producer.output()[-2000:]
 
-    records = consume(bootstrap, run.trades_topic, total)
+    records = consume(connection, run.trades_topic, total)
     expected = by_symbol_sent(run)
     assert sum(len(trades) for trades in expected.values()) == total
     assert len(records) == total, f"{len(records)} records in Kafka for {total} trades sent"
@@ -71,7 +74,7 @@ def test_every_trade_once_and_in_order_across_drops_and_repeats(
             "SIMULATOR_REPEAT_EVERY_FRAMES": "9",
         }
     )
-    finish_and_check(run, runtime.kafka_bootstrap, total)
+    finish_and_check(run, runtime.kafka_connection(), total)
 
     stats = run.simulator.control("stats")
     assert stats["counts"]["drops"] >= 3 and stats["counts"]["repeats"] >= 10, stats
@@ -100,6 +103,6 @@ def test_every_trade_once_and_in_order_across_a_kafka_broker_restart(
     result = run_stack("wait", "kafka", timeout_s=180)
     assert result.returncode == 0, result.stdout + result.stderr
 
-    records = finish_and_check(run, runtime.kafka_bootstrap, total)
+    records = finish_and_check(run, runtime.kafka_connection(), total)
     assert run.simulator.control("stats")["counts"].get("drops", 0) == 0
     assert len(records) == total

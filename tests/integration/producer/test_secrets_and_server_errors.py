@@ -7,9 +7,10 @@ import secrets
 from pathlib import Path
 
 from stack.settings import RuntimeSettings
-from tests.integration.conftest import eventually
+from testkit.producer import Producer
+from testkit.runtime import free_port
+from testkit.waiting import eventually
 from tests.integration.producer.conftest import StartRun
-from tests.integration.producer.harness import Producer, free_port
 
 
 def test_the_api_key_is_absent_from_logs_metrics_and_the_process_list(

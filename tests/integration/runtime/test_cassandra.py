@@ -8,7 +8,8 @@ from typing import Any
 
 from stack.settings import RuntimeSettings
 from stack.supervisor import Supervisor
-from tests.integration.conftest import eventually, run_stack
+from testkit.runtime import run_stack
+from testkit.waiting import eventually
 
 
 def create_table(session: Any, keyspace: str) -> None:

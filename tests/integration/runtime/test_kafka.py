@@ -10,17 +10,18 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from stack.settings import RuntimeSettings
 from stack.supervisor import Supervisor
-from tests.integration.conftest import eventually, run_stack
+from testkit.runtime import run_stack
+from testkit.waiting import eventually
 
 
 def create_topic(runtime: RuntimeSettings, name: str) -> None:
-    admin = AdminClient({"bootstrap.servers": runtime.kafka_bootstrap})
+    admin = AdminClient(runtime.kafka_connection().client_options())
     admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(timeout=30)
 
 
 def produce(runtime: RuntimeSettings, topic: str, key: bytes, value: bytes) -> None:
     producer = Producer(
-        {"bootstrap.servers": runtime.kafka_bootstrap, "acks": "all", "enable.idempotence": True}
+        runtime.kafka_connection().client_options({"acks": "all", "enable.idempotence": True})
     )
     producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0, "record not delivered"
@@ -28,12 +29,9 @@ def produce(runtime: RuntimeSettings, topic: str, key: bytes, value: bytes) -> N
 
 def consume_all(runtime: RuntimeSettings, topic: str, expected: int, timeout_s: float = 60) -> list[tuple]:
     consumer = Consumer(
-        {
-            "bootstrap.servers": runtime.kafka_bootstrap,
-            "group.id": f"{topic}-reader",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        runtime.kafka_connection().client_options(
+            {"group.id": f"{topic}-reader", "auto.offset.reset": "earliest", "enable.auto.commit": False}
+        )
     )
     consumer.subscribe([topic])
     records: list[tuple] = []

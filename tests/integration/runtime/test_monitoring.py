@@ -8,7 +8,7 @@ import urllib.request
 from typing import Any
 
 from stack.settings import RuntimeSettings
-from tests.integration.conftest import eventually
+from testkit.waiting import eventually
 from tests.integration.runtime.test_kafka import create_topic, produce
 
 

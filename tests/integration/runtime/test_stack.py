@@ -7,7 +7,7 @@ from typing import Any
 
 from stack.settings import RuntimeSettings
 from stack.supervisor import Supervisor
-from tests.integration.conftest import run_stack
+from testkit.runtime import run_stack
 
 
 def test_second_up_keeps_kafka_storage_pids_and_cassandra_rows(

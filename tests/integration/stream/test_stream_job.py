@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,13 @@ from typing import Any
 import orjson
 import pytest
 
+from services import contracts
 from stack.settings import RuntimeSettings
-from tests.integration.conftest import eventually
-from tests.integration.producer.harness import create_topics, free_port
+from testkit.cassandra import create_keyspace
+from testkit.kafka import create_topics
+from testkit.runtime import free_port
+from testkit.stream import SparkJob, job_env, produce, trade_value
+from testkit.waiting import eventually
 from tests.integration.stream.expectation import (
     differences,
     expected_bars,
@@ -24,7 +27,6 @@ from tests.integration.stream.expectation import (
     stored_bars,
     stored_trades,
 )
-from tests.integration.stream.harness import SparkJob, create_keyspace, job_env, produce, trade_value
 
 MINUTE_MS, DAY_MS = 60_000, 86_400_000
 
@@ -54,10 +56,10 @@ def stream(
     runtime: RuntimeSettings, cassandra_session: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str, SparkJob]]:
     name = f"t_stream_{int(time.time() * 1000)}"
-    create_topics(runtime.kafka_bootstrap, name)
+    create_topics(runtime.kafka_connection(), name)
     create_keyspace(cassandra_session, name)
     workdir = tmp_path_factory.mktemp("stream")
-    env = job_env(runtime.kafka_bootstrap, name, name, workdir / "checkpoint", free_port())
+    env = job_env(runtime.kafka_connection(), name, name, workdir / "checkpoint", free_port())
     job = SparkJob(env, workdir / "spark.log").start()
     yield name, name, job
     job.stop()
@@ -82,17 +84,8 @@ def wait_until_stored(
 
 
 def metric(job: SparkJob, name: str, **labels: str) -> float:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    port = job.env["SPARK_STREAM_METRICS_PORT"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
+    """The sum of the job's samples of `name` with `labels`."""
+    return sum(job.metric_samples(name, **labels).values())
 
 
 def test_known_trades_give_exactly_the_independently_computed_rows_and_bars(
@@ -103,16 +96,16 @@ def test_known_trades_give_exactly_the_independently_computed_rows_and_bars(
     values = known_trades(1, now_ms)
     first = values[: len(values) * 3 // 4]
     random.Random(2).shuffle(first)  # out of order within every symbol
-    produce(runtime.kafka_bootstrap, topic, [*first, *first[:50]])  # Kafka-level repeats too
+    produce(runtime.kafka_connection(), topic, [*first, *first[:50]])  # Kafka-level repeats too
     wait_until_stored(cassandra_session, keyspace, first, job, 420)
 
     # The rest arrive late: minutes that already have bars get trades older than the watermark.
-    produce(runtime.kafka_bootstrap, topic, values[len(first) :])
+    produce(runtime.kafka_connection(), topic, values[len(first) :])
     wait_until_stored(cassandra_session, keyspace, values, job, 240)
     # A batch's metrics are counted once its last table is written: shortly after the rows are readable.
-    eventually(lambda: metric(job, "spark_stream_late_trades_total") > 0, 60, what="late trades counted")
+    eventually(lambda: metric(job, contracts.SPARK_LATE_TRADES) > 0, 60, what="late trades counted")
     eventually(
-        lambda: metric(job, "spark_stream_rows_written_total", table="trades_v2") >= len(values),
+        lambda: metric(job, contracts.SPARK_ROWS_WRITTEN, table="trades_v2") >= len(values),
         60,
         what="trade rows counted",
     )
@@ -124,7 +117,7 @@ def test_future_schema_and_garbage_are_dead_lettered_and_the_job_keeps_running(
     topic, keyspace, job = stream
     future = {**trade_value("future-1", "AAPL", 1.0, 1.0, int(time.time() * 1000)), "schema_version": 99}
     good = trade_value("after-garbage", "AAPL", 2.0, 3.0, int(time.time() * 1000))
-    produce(runtime.kafka_bootstrap, topic, [b"\xff\xfe not json \x00", orjson.dumps(future), good])
+    produce(runtime.kafka_connection(), topic, [b"\xff\xfe not json \x00", orjson.dumps(future), good])
 
     def dead_letters() -> dict[str, str]:
         rows = cassandra_session.execute(f"SELECT reason, raw FROM {keyspace}.dead_letters", timeout=30)
@@ -145,7 +138,7 @@ def test_future_schema_and_garbage_are_dead_lettered_and_the_job_keeps_running(
     )
     assert job.alive()
     # The batch's metrics are counted once its last table is written: shortly after the trades.
-    eventually(lambda: metric(job, "spark_stream_dead_letters_total") >= 2, 60, what="dead letters counted")
+    eventually(lambda: metric(job, contracts.SPARK_DEAD_LETTERS) >= 2, 60, what="dead letters counted")
 
 
 @pytest.mark.faults
@@ -153,9 +146,9 @@ def test_kill_9_mid_stream_and_restart_leave_the_tables_of_an_uninterrupted_run(
     runtime: RuntimeSettings, cassandra_session: Any, tmp_path: Path
 ) -> None:
     name = f"t_kill_{int(time.time() * 1000)}"
-    create_topics(runtime.kafka_bootstrap, name)
+    create_topics(runtime.kafka_connection(), name)
     create_keyspace(cassandra_session, name)
-    env = job_env(runtime.kafka_bootstrap, name, name, tmp_path / "checkpoint", free_port())
+    env = job_env(runtime.kafka_connection(), name, name, tmp_path / "checkpoint", free_port())
     env["SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER"] = "1000"  # many small batches: the kill lands mid-stream
     rng, now_ms = random.Random(3), int(time.time() * 1000)
     values = [
@@ -168,7 +161,7 @@ def test_kill_9_mid_stream_and_restart_leave_the_tables_of_an_uninterrupted_run(
         )
         for i in range(12_000)
     ]
-    produce(runtime.kafka_bootstrap, name, values)
+    produce(runtime.kafka_connection(), name, values)
     job = SparkJob(env, tmp_path / "spark.log").start()
     count: Callable[[], int] = lambda: cassandra_session.execute(  # noqa: E731
         f"SELECT count(*) FROM {name}.trades_v2", timeout=60

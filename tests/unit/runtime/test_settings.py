@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stack.settings import ConfigError, load_settings
+from services.configuration import ConfigError
+from stack.settings import load_settings
 
 
 @pytest.fixture(autouse=True)

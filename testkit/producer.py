@@ -1,14 +1,14 @@
 """The producer and the simulator as real processes (`python -m ...`, as supervisord runs them), on free
-ports, writing to topics of their own on the stack's real Kafka."""
+ports, writing to topics of their own on the stack's real Kafka. Used by the producer's integration tests and
+`make bench-producer`.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -17,24 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import ROOT, eventually
+from services.kafka_options import KafkaConnection
+from services.layout import ROOT
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def create_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(name, partitions, 1) for name in names])
-    for future in futures.values():
-        future.result(timeout=30)
+from .kafka import create_topics
+from .runtime import free_port
+from .waiting import eventually
 
 
 @dataclass
@@ -52,7 +42,8 @@ class Process:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", self.module],
                 cwd=ROOT,
-                env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **self.env},
+                # The project is installed into the virtualenv: its Python imports the services as they are.
+                env={"PATH": os.environ["PATH"], **self.env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -147,14 +138,14 @@ class Run:
 
 def start_run(
     workdir: Path,
-    bootstrap: str,
+    connection: KafkaConnection,
     name: str,
     symbols: str,
     simulator_env: dict[str, str],
     producer_env: dict[str, str],
 ) -> Run:
     trades, dead = f"{name}.trades", f"{name}.dead_letter"
-    create_topics(bootstrap, trades, dead)
+    create_topics(connection, trades, dead)
     sim_port, metrics_port = free_port(), free_port()
     sent_log = workdir / "simulator-sent.jsonl"
     simulator = Simulator(
@@ -174,7 +165,7 @@ def start_run(
         {
             "FINNHUB_WS_URL": f"ws://127.0.0.1:{sim_port}",
             "SYMBOLS": symbols,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "KAFKA_BOOTSTRAP_SERVERS": connection.bootstrap_servers,
             "TRADES_TOPIC": trades,
             "DEAD_LETTER_TOPIC": dead,
             "PRODUCER_METRICS_HOST": "127.0.0.1",
@@ -190,40 +181,6 @@ def start_run(
     return Run(simulator, producer, sent_log)
 
 
-def consume(bootstrap: str, topic: str, expected: int, idle_s: float = 10.0) -> list[dict[str, Any]]:
-    """Every record of `topic` from the start: stops at `expected` records plus an idle period (to catch
-    extras), or after `idle_s` without a new record. Each: key, value (parsed), partition, offset."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{topic}-{time.monotonic_ns()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-    consumer.subscribe([topic])
-    records: list[dict[str, Any]] = []
-    last_new = time.monotonic()
-    try:
-        while time.monotonic() - last_new < (2.0 if len(records) >= expected else idle_s):
-            for message in consumer.consume(num_messages=10_000, timeout=0.5):
-                if message.error():
-                    raise KafkaException(message.error())
-                records.append(
-                    {
-                        "key": message.key().decode() if message.key() else None,
-                        "value": orjson.loads(message.value()),
-                        "partition": message.partition(),
-                        "offset": message.offset(),
-                    }
-                )
-                last_new = time.monotonic()
-    finally:
-        consumer.close()
-    return records
-
-
 def sent_trades(sent_log: Path) -> Iterator[dict[str, Any]]:
     """Every trade the simulator sent as an original frame (repeats and garbage excluded), in send order."""
     for line in sent_log.read_text().splitlines():
@@ -233,13 +190,3 @@ def sent_trades(sent_log: Path) -> Iterator[dict[str, Any]]:
         frame = orjson.loads(entry["frame"])
         if frame.get("type") == "trade":
             yield from frame["data"]
-
-
-def end_offsets(bootstrap: str, topic: str, partitions: int = 3) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "offsets"})
-    try:
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)
-        )
-    finally:
-        consumer.close()

@@ -1,6 +1,6 @@
-"""The streaming query's checkpoint as the operations see it: the last committed batch and its Kafka offsets
-(for `make kafka-lag`), and moving the whole folder aside (for `make reset-checkpoint`). Spark alone writes
-it; this only reads the local-disk layout (`commits/<batch>`, `offsets/<batch>`) and renames the folder.
+"""The streaming query's checkpoint as the operations tools see it: the last committed batch and its Kafka
+offsets (for `make kafka-lag`), and moving the whole folder aside (for `make reset-checkpoint`). Spark alone
+writes it; this only reads its local-disk layout (`commits/<batch>`, `offsets/<batch>`) and moves it.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from services import layout
 
 
 class CheckpointError(Exception):
@@ -30,6 +32,14 @@ def local_path(checkpoint_location: str) -> Path:
     elif "://" in checkpoint_location:
         raise CheckpointError(f"checkpoint {checkpoint_location!r} is not on local disk")
     return Path(checkpoint_location)
+
+
+def job_checkpoint(var_dir: Path, override: str | None = None) -> Path:
+    """The checkpoint an operations tool works on: `override` (a path or `file:` URI) when given, else the
+    Airflow-run job's (the stack gives stream_supervisor this folder as its `spark_checkpoint_dir`)."""
+    if override:
+        return local_path(override).resolve()
+    return layout.checkpoint_dir(var_dir)
 
 
 def last_committed_batch(checkpoint: Path) -> int | None:

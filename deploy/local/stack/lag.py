@@ -1,19 +1,29 @@
-"""How far the streaming job is behind Kafka: each partition's end offset minus the offset the job committed
-in its checkpoint. Used by `make kafka-lag`; `stream_lag` is the one call a sensor or a test needs.
+"""`make kafka-lag` (`python -m stack.lag`): how far the streaming job is behind Kafka, each partition's end
+offset minus the offset the job committed in its checkpoint. `stream_lag` is the one call a test needs.
 
 Spark's Kafka source commits nothing to a consumer group, so the checkpoint is the only true position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from jobs.spark_stream.checkpoint import CommittedOffsets, committed_offsets
+from services import contracts
+from services.kafka_options import KafkaConnection
+
+from .checkpoint import CheckpointError, CommittedOffsets, committed_offsets, job_checkpoint
+from .settings import RuntimeSettings
+
+PROGRAM = "kafka-lag"
+EXIT_FAILED = 1
 
 
 class KafkaOffsetsError(Exception):
@@ -72,9 +82,12 @@ def compute_lag(
     )
 
 
-def topic_watermarks(bootstrap_servers: str, topic: str, timeout_s: float = 15) -> dict[int, tuple[int, int]]:
+def topic_watermarks(
+    connection: KafkaConnection, topic: str, timeout_s: float = 15
+) -> dict[int, tuple[int, int]]:
     """Each partition's (start, end) offsets: the oldest record kept and the next offset to be written."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    bootstrap_servers = connection.bootstrap_servers
+    admin = AdminClient(connection.client_options())
     try:
         metadata = admin.list_topics(topic=topic, timeout=timeout_s)
         topic_metadata = metadata.topics.get(topic)
@@ -95,12 +108,12 @@ def topic_watermarks(bootstrap_servers: str, topic: str, timeout_s: float = 15) 
     return {partition: (start, end) for partition, (start, end) in offsets.items()}
 
 
-def stream_lag(checkpoint: Path, bootstrap_servers: str, topic: str) -> LagReport | None:
+def stream_lag(checkpoint: Path, connection: KafkaConnection, topic: str) -> LagReport | None:
     """The job's lag per partition of `topic`; None when the checkpoint has no committed batch yet."""
     committed = committed_offsets(checkpoint, topic)
     if committed is None:
         return None
-    return compute_lag(topic, committed, topic_watermarks(bootstrap_servers, topic))
+    return compute_lag(topic, committed, topic_watermarks(connection, topic))
 
 
 def format_lag(report: LagReport) -> list[str]:
@@ -119,3 +132,39 @@ def format_lag(report: LagReport) -> list[str]:
         f"  {report.total_lag:>10}"
     )
     return lines
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def kafka_lag(connection: KafkaConnection, checkpoint: Path, topic: str, out: TextIO = sys.stdout) -> int:
+    """Prints the lag table of the job writing `checkpoint`; the exit status."""
+    report = stream_lag(checkpoint, connection, topic)
+    if report is None:
+        print(f"no committed batch in {_display(checkpoint)} yet: the job has not checkpointed", file=out)
+        return 0
+    for line in format_lag(report):
+        print(line, file=out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack.lag", description=__doc__)
+    parser.add_argument("--topic", default=contracts.TRADES_TOPIC)
+    parser.add_argument("--checkpoint", default=None, help="default: var/checkpoints/spark_stream")
+    args = parser.parse_args(argv)
+    settings = RuntimeSettings.load_or_exit(PROGRAM)
+    try:
+        checkpoint = job_checkpoint(settings.var_dir, args.checkpoint)
+        return kafka_lag(settings.kafka_connection(), checkpoint, args.topic)
+    except (CheckpointError, KafkaOffsetsError) as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.spark_stream.checkpoint import (
+from stack.checkpoint import (
     CheckpointError,
     CommittedOffsets,
     archive,

@@ -1,9 +1,8 @@
-"""The pure parts of operating the job: FROM values, the lag table, the log formatter, and finding and
-stopping the job's processes (real processes posing as spark-submit: no Spark, no services)."""
+"""`make reset-checkpoint`'s parts that need no services: FROM values, a bad FROM refused before anything is
+touched, and finding and stopping the job's processes (real processes posing as spark-submit: no Spark)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -13,10 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from jobs.spark_stream.checkpoint import CommittedOffsets
-from jobs.spark_stream.job_process import SPARK_SUBMIT_CLASS, job_processes, stop_job
-from jobs.spark_stream.lag import compute_lag, format_lag
-from jobs.spark_stream.operations import EXIT_USAGE, format_log_line, main, starting_offsets_for
+from finnhub_pipeline.stream_process import SPARK_SUBMIT_CLASS, job_processes, stop_job
+from jobs.spark_stream.settings import CHECKPOINT_VARIABLE
+from stack.reset_checkpoint import EXIT_USAGE, main, starting_offsets_for
 
 
 @pytest.mark.parametrize(
@@ -43,36 +41,11 @@ def test_from_without_a_keyword_or_a_zoned_time_is_refused(value: str) -> None:
 
 
 def test_bad_from_exits_2_with_one_line_before_touching_anything(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["reset-checkpoint", "--from", "yesterday"]) == EXIT_USAGE
+    assert main(["--from", "yesterday"]) == EXIT_USAGE
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
     assert captured.err.startswith("reset-checkpoint: FROM must be latest, earliest or an ISO-8601 UTC time")
-
-
-def test_lag_is_end_minus_committed_and_a_partition_new_to_the_checkpoint_counts_from_its_start() -> None:
-    committed = CommittedOffsets(batch_id=41, offsets={0: 100, 1: 250})
-    report = compute_lag("trades", committed, {1: (0, 260), 0: (0, 130), 2: (40, 45)})
-    assert [(p.partition, p.end_offset, p.committed_offset, p.lag) for p in report.partitions] == [
-        (0, 130, 100, 30),
-        (1, 260, 250, 10),
-        (2, 45, None, 5),
-    ]
-    assert report.total_lag == 45
-    lines = format_lag(report)
-    assert lines[0] == "topic trades, last committed batch 41"
-    assert lines[2].split() == ["0", "130", "100", "30"]
-    assert lines[4].split() == ["2", "45", "-", "5"]
-    assert lines[-1].split() == ["total", "435", "350", "45"]
-
-
-def test_airflow_json_log_lines_are_shown_as_time_level_event() -> None:
-    line = json.dumps(
-        {"timestamp": "2026-11-24T19:40:11Z", "level": "info", "event": "batch_written", "x": 1}
-    )
-    assert format_log_line(line + "\n") == "2026-11-24T19:40:11Z INFO    batch_written"
-    assert format_log_line("plain text\n") == "plain text"
-    assert format_log_line("[1, 2]\n") == "[1, 2]"
 
 
 def _fake_job(checkpoint: Path, cwd: Path) -> subprocess.Popen[bytes]:
@@ -90,7 +63,7 @@ def _fake_job(checkpoint: Path, cwd: Path) -> subprocess.Popen[bytes]:
             "/x/jobs/spark_stream/main.py",
         ],
         cwd=cwd,
-        env={"SPARK_STREAM_CHECKPOINT_LOCATION": str(checkpoint), "PATH": "/usr/bin:/bin"},
+        env={CHECKPOINT_VARIABLE: str(checkpoint), "PATH": "/usr/bin:/bin"},
     )
 
 

@@ -1,32 +1,32 @@
-"""The Spark job as a real spark-submit process on topics and a keyspace of its own, next to the stack's."""
+"""The Spark job as a real spark-submit process (the operations tools' command line, `stack.submit`) on
+topics and a keyspace of its own, next to the stack's; and trade records as the producer writes them. Used by
+the stream integration tests and `make bench-stream`.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
 
-from jobs.spark_stream import submit
+from jobs.spark_stream.settings import CHECKPOINT_VARIABLE
 from services import contracts
-from tests.integration.conftest import ROOT
+from services.kafka_options import KafkaConnection
+from services.layout import ROOT
+from stack import submit
 
-sys.path.insert(0, str(ROOT / "plugins"))
-from finnhub_pipeline import migration_plan
-
-
-def create_keyspace(session: Any, keyspace: str) -> None:
-    """The pipeline's schema (sql/cql, in order) in a throw-away keyspace."""
-    for migration in migration_plan.discover(ROOT / "sql" / "cql"):
-        session.execute(migration_plan.render(migration, 1, keyspace), timeout=60)
+METRICS_PORT_VARIABLE = "SPARK_METRICS_PORT"
+"""The job's environment variable for its Prometheus port (the stack sets it from `.env` through Airflow)."""
 
 
 @dataclass
@@ -50,6 +50,26 @@ class SparkJob:
             )
         return self
 
+    @property
+    def metrics_port(self) -> int:
+        return int(self.env[METRICS_PORT_VARIABLE])
+
+    def metrics_text(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
+    def metric_samples(self, name: str, **labels: str) -> dict[str, float]:
+        """The job's samples of `name` matching `labels`, summed by their `le` label ("" when none);
+        raises OSError while the endpoint does not answer."""
+        found: dict[str, float] = {}
+        for family in text_string_to_metric_families(self.metrics_text()):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    le = sample.labels.get("le", "")
+                    found[le] = found.get(le, 0.0) + sample.value
+        return found
+
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
@@ -72,14 +92,17 @@ class SparkJob:
         return self.log.read_text(errors="replace")
 
 
-def job_env(bootstrap: str, topic: str, keyspace: str, checkpoint: Path, metrics_port: int) -> dict[str, str]:
+def job_env(
+    connection: KafkaConnection, topic: str, keyspace: str, checkpoint: Path, metrics_port: int
+) -> dict[str, str]:
+    """The job's settings for a run on a topic and keyspace of its own."""
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": connection.bootstrap_servers,
         "SPARK_STREAM_TOPIC": topic,
         "CASSANDRA_KEYSPACE": keyspace,
         "CASSANDRA_CONSISTENCY": "LOCAL_ONE",
-        "SPARK_STREAM_CHECKPOINT_LOCATION": str(checkpoint),
-        "SPARK_STREAM_METRICS_PORT": str(metrics_port),
+        CHECKPOINT_VARIABLE: str(checkpoint),
+        METRICS_PORT_VARIABLE: str(metrics_port),
         "SPARK_STREAM_TRIGGER_SECONDS": "1",
         "SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER": "3000",
     }
@@ -88,6 +111,7 @@ def job_env(bootstrap: str, topic: str, keyspace: str, checkpoint: Path, metrics
 def trade_value(
     trade_id: str, symbol: str, price: float, volume: float, ts_ms: int, conditions: list[str] | None = None
 ) -> dict[str, Any]:
+    """A trade record as the producer writes it (contracts.TRADE_RECORD), built independently of it."""
     return {
         "schema_version": contracts.TRADE_SCHEMA_VERSION,
         "trade_id": trade_id,
@@ -100,11 +124,20 @@ def trade_value(
     }
 
 
+def trade_producer(connection: KafkaConnection, tuning: Mapping[str, Any] | None = None) -> Producer:
+    """A Kafka producer with the pipeline producer's delivery guarantees (acks=all, idempotence), plus
+    `tuning` (librdkafka's names)."""
+    return Producer(connection.client_options({"acks": "all", "enable.idempotence": True, **(tuning or {})}))
+
+
 def produce(
-    bootstrap: str, topic: str, values: Sequence[dict[str, Any] | bytes], key: bytes | None = None
+    connection: KafkaConnection,
+    topic: str,
+    values: Sequence[dict[str, Any] | bytes],
+    key: bytes | None = None,
 ) -> None:
     """Records as the producer writes them (keyed by symbol), or raw bytes as they are."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    producer = trade_producer(connection)
     for value in values:
         if isinstance(value, bytes):
             producer.produce(topic, value, key)
