@@ -1,36 +1,34 @@
 """Entry point of the streaming job: `spark-submit jobs/spark_stream/main.py` (see README.md).
 
-Only wires: validate settings, serve metrics, build the session, read Kafka, write each batch, wait.
+Only wires: settings, metrics server, Spark session, then per micro-batch extract (`sources`) -> transform
+(`transforms`) -> load (`batch_writer`), and waits.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
 from prometheus_client import REGISTRY, start_http_server
-from pydantic import ValidationError
 from pyspark.errors import StreamingQueryException
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from jobs.spark_stream import transforms
+from jobs.spark_stream.batch_writer import BatchWriter
 from jobs.spark_stream.listener import ProgressMetricsListener
 from jobs.spark_stream.metrics import EventTimeClock, StreamMetrics
 from jobs.spark_stream.settings import StreamSettings
-from jobs.spark_stream.sinks import BatchWriter
 from jobs.spark_stream.sources import read_trade_records
+from services.configuration import EXIT_CONFIG
 
+PROGRAM = "spark_stream"
 QUERY_NAME = "trades_to_cassandra"
 log = logging.getLogger("jobs.spark_stream")
 
 
-def _config_error_line(error: ValidationError) -> str:
-    # Names the variable and the rule, never the value: it may be a password.
-    problems = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors())
-    return f"spark_stream: invalid configuration: {problems}"
-
-
 def build_session(settings: StreamSettings) -> SparkSession:
-    builder = SparkSession.builder.appName("spark_stream")
+    builder = SparkSession.builder.appName(PROGRAM)
     if settings.master:
         builder = builder.master(settings.master)
     return (
@@ -44,12 +42,23 @@ def build_session(settings: StreamSettings) -> SparkSession:
     )
 
 
+def transform_and_write(writer: BatchWriter) -> Callable[[DataFrame, int], None]:
+    """The `foreachBatch` function: a micro-batch's Kafka records through the pure transforms, then to the
+    writer. The retention limit comes from the writer's clock at the batch's start (rounded to the hour by
+    `retention_limit_ms`, so the plan's literal does not change every batch)."""
+
+    def each_batch(kafka_records: DataFrame, epoch_id: int) -> None:
+        started_ms = writer.now_ms()
+        parsed = transforms.parse_trade_records(
+            kafka_records, oldest_trade_ts_ms=transforms.retention_limit_ms(started_ms)
+        )
+        writer.write_batch(transforms.outcome_rows(parsed), epoch_id, started_ms)
+
+    return each_batch
+
+
 def main() -> int:
-    try:
-        settings = StreamSettings()
-    except ValidationError as error:
-        print(_config_error_line(error), file=sys.stderr)
-        return 2
+    settings = StreamSettings.load_or_exit(PROGRAM)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one INFO line per callback otherwise
 
@@ -58,11 +67,10 @@ def main() -> int:
         start_http_server(settings.metrics_port)
     except OSError as error:
         print(
-            f"spark_stream: cannot serve metrics on port {settings.metrics_port} "
-            f"(SPARK_STREAM_METRICS_PORT): {error}",
+            f"{PROGRAM}: cannot serve metrics on port {settings.metrics_port} (SPARK_METRICS_PORT): {error}",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_CONFIG
 
     spark = build_session(settings)
     spark.sparkContext.setLogLevel("WARN")
@@ -71,7 +79,7 @@ def main() -> int:
     query = (
         read_trade_records(spark, settings)
         .writeStream.queryName(QUERY_NAME)
-        .foreachBatch(writer.write_batch)
+        .foreachBatch(transform_and_write(writer))
         .option("checkpointLocation", settings.checkpoint_location)
         .trigger(processingTime=settings.trigger_interval)
         .start()

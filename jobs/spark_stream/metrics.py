@@ -18,19 +18,22 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-# --- Metric names (port SPARK_STREAM_METRICS_PORT, default 8001) ---
-RECORDS_READ = "spark_stream_records_read_total"
-INPUT_ROWS_PER_SECOND = "spark_stream_input_rows_per_second"
-PROCESSED_ROWS_PER_SECOND = "spark_stream_processed_rows_per_second"
-BATCH_DURATION = "spark_stream_batch_duration_seconds"
-END_TO_END_LATENCY = "spark_stream_end_to_end_latency_seconds"
-KAFKA_OFFSETS_BEHIND = "spark_stream_kafka_offsets_behind"
-ROWS_WRITTEN = "spark_stream_rows_written_total"
-LATE_TRADES = "spark_stream_late_trades_total"
-DEAD_LETTERS = "spark_stream_dead_letters_total"
-WRITE_FAILURES = "spark_stream_write_failures_total"
-LAST_BATCH_COMPLETED = "spark_stream_last_batch_completed_timestamp_seconds"
-QUERY_ACTIVE = "spark_stream_query_active"
+from services import contracts
+
+# --- Metric names: `contracts.SPARK_*` (one source; the plugin, the alerts and the docs use them too), under
+# the short names the job's code and tests use. Served on SPARK_METRICS_PORT (contracts.SPARK_METRICS_PORT).
+RECORDS_READ = contracts.SPARK_RECORDS_READ
+INPUT_ROWS_PER_SECOND = contracts.SPARK_INPUT_ROWS_PER_SECOND
+PROCESSED_ROWS_PER_SECOND = contracts.SPARK_PROCESSED_ROWS_PER_SECOND
+BATCH_DURATION = contracts.SPARK_BATCH_DURATION
+END_TO_END_LATENCY = contracts.SPARK_END_TO_END_LATENCY
+KAFKA_OFFSETS_BEHIND = contracts.SPARK_KAFKA_OFFSETS_BEHIND
+ROWS_WRITTEN = contracts.SPARK_ROWS_WRITTEN
+LATE_TRADES = contracts.SPARK_LATE_TRADES
+DEAD_LETTERS = contracts.SPARK_DEAD_LETTERS
+WRITE_FAILURES = contracts.SPARK_WRITE_FAILURES
+LAST_BATCH_COMPLETED = contracts.SPARK_LAST_BATCH_COMPLETED
+QUERY_ACTIVE = contracts.SPARK_QUERY_ACTIVE
 
 LATENCY_BOUNDS_SECONDS: tuple[float, ...] = (
     0.1,
@@ -165,20 +168,21 @@ class CumulativeHistogram(Collector):
 
 
 def kafka_offsets_behind(end_offset: str | None, latest_offset: str | None) -> dict[tuple[str, int], int]:
-    """Records per (topic, partition) that Kafka had but the batch did not reach, from a progress report.
+    """Records per (topic, Kafka partition) that Kafka had but the batch did not reach, from a progress
+    report.
 
-    Both arguments are the Kafka source's offset JSON, e.g. '{"trades":{"0":42,"1":40}}'. A partition
+    Both arguments are the Kafka source's offset JSON, e.g. '{"trades":{"0":42,"1":40}}'. A Kafka partition
     missing from `end_offset` has not been read at all; it is left out rather than guessed.
     """
     if not end_offset or not latest_offset:
         return {}
     ends, latests = json.loads(end_offset), json.loads(latest_offset)
     behind: dict[tuple[str, int], int] = {}
-    for topic, partitions in latests.items():
-        for partition, latest in partitions.items():
-            end = ends.get(topic, {}).get(partition)
+    for topic, kafka_partitions in latests.items():
+        for kafka_partition, latest in kafka_partitions.items():
+            end = ends.get(topic, {}).get(kafka_partition)
             if end is not None:
-                behind[(topic, int(partition))] = max(0, int(latest) - int(end))
+                behind[(topic, int(kafka_partition))] = max(0, int(latest) - int(end))
     return behind
 
 
@@ -244,5 +248,6 @@ class StreamMetrics:
         )
 
     def record_offsets_behind(self, behind: Mapping[tuple[str, int], int]) -> None:
-        for (topic, partition), records in behind.items():
-            self.kafka_offsets_behind.labels(topic=topic, partition=str(partition)).set(records)
+        # The label keeps Kafka's own name, `partition` (alert rules and dashboards select on it).
+        for (topic, kafka_partition), records in behind.items():
+            self.kafka_offsets_behind.labels(topic=topic, partition=str(kafka_partition)).set(records)

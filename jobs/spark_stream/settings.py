@@ -1,6 +1,7 @@
 """Typed configuration of the streaming job, read once from the environment (and `.env`) at start-up.
 
-Validated before Spark or any client starts; `main` turns a validation error into one line on stderr.
+Validated before Spark or any client starts. The Kafka and Cassandra connection variables are the shared
+mixins' (`services.kafka_options`, `services.cassandra_session`); the job's own knobs are `SPARK_STREAM_*`.
 """
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
-from jobs.spark_stream.cassandra_client import CassandraTarget
+from jobs.spark_stream.cassandra_writer import CassandraTarget
 from services import contracts, layout
+from services.cassandra_session import CassandraClientSettings
+from services.kafka_options import KafkaClientSettings
 
 CHECKPOINT_VARIABLE = "SPARK_STREAM_CHECKPOINT_LOCATION"
 DEFAULT_CHECKPOINT_LOCATION = str(layout.checkpoint_dir())
@@ -22,13 +25,15 @@ STARTING_OFFSET_KEYWORDS = ("earliest", "latest")
 UNIX_MS = re.compile(r"[0-9]{1,15}")
 
 
-class StreamSettings(BaseSettings):
-    """Every knob of the job. Names shared with other parts keep the seed's spelling (no prefix)."""
+class StreamSettings(KafkaClientSettings, CassandraClientSettings):
+    """Every knob of the job. Names shared with other parts keep their spelling (no prefix): the
+    connection variables (KAFKA_BOOTSTRAP_SERVERS, CASSANDRA_*), SPARK_MASTER and SPARK_METRICS_PORT."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # `.env` in the working directory, as before: spark-submit by hand from the checkout then reads the same
+    # file as the local runtime. The environment wins over it.
+    model_config = SettingsConfigDict(env_file=".env")
 
-    # --- Kafka source ---
-    kafka_bootstrap_servers: str = Field(default="localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    # --- Kafka source (the connection: KafkaClientSettings) ---
     topic: str = Field(default=contracts.TRADES_TOPIC, min_length=1, validation_alias="SPARK_STREAM_TOPIC")
     starting_offsets: str = Field(default="earliest", validation_alias="SPARK_STREAM_STARTING_OFFSETS")
     """`earliest`, `latest` or a Unix time in ms (the first record at or after it). Only used when the
@@ -51,43 +56,22 @@ class StreamSettings(BaseSettings):
     """A trade older than (max trade time seen so far - this) counts as late; still stored and aggregated."""
     shuffle_partitions: int = Field(default=4, gt=0, validation_alias="SPARK_STREAM_SHUFFLE_PARTITIONS")
 
-    # --- Cassandra sink ---
-    cassandra_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["127.0.0.1"], validation_alias="CASSANDRA_HOSTS"
-    )
-    cassandra_port: int = Field(default=9042, gt=0, lt=65536, validation_alias="CASSANDRA_PORT")
+    # --- Cassandra sink (the connection: CassandraClientSettings) ---
     cassandra_keyspace: str = Field(
         default=contracts.KEYSPACE, min_length=1, validation_alias="CASSANDRA_KEYSPACE"
     )
-    cassandra_local_dc: str = Field(
-        default="datacenter1", min_length=1, validation_alias="CASSANDRA_LOCAL_DC"
-    )
-    cassandra_username: str | None = Field(default=None, validation_alias="CASSANDRA_USERNAME")
-    cassandra_password: SecretStr | None = Field(default=None, validation_alias="CASSANDRA_PASSWORD")
-    cassandra_consistency: Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM"] = Field(
-        default="LOCAL_QUORUM", validation_alias="CASSANDRA_CONSISTENCY"
-    )
-    """For writes and the bar recompute's reads: LOCAL_QUORUM on both reads back the trades just written."""
     write_concurrency: int = Field(
         default=64, gt=0, le=2048, validation_alias="SPARK_STREAM_WRITE_CONCURRENCY"
     )
     write_attempts: int = Field(default=3, gt=0, le=20, validation_alias="SPARK_STREAM_WRITE_ATTEMPTS")
 
     # --- Observability ---
-    metrics_port: int = Field(default=8001, gt=0, lt=65536, validation_alias="SPARK_STREAM_METRICS_PORT")
+    metrics_port: int = Field(
+        default=contracts.SPARK_METRICS_PORT, gt=0, lt=65536, validation_alias="SPARK_METRICS_PORT"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias="SPARK_STREAM_LOG_LEVEL"
     )
-
-    @field_validator("cassandra_hosts", mode="before")
-    @classmethod
-    def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            hosts = [host.strip() for host in value.split(",") if host.strip()]
-            if not hosts:
-                raise ValueError("needs at least one host, e.g. 127.0.0.1,10.0.0.2")
-            return hosts
-        return value
 
     @field_validator("starting_offsets")
     @classmethod
@@ -121,13 +105,8 @@ class StreamSettings(BaseSettings):
 
     def cassandra_target(self) -> CassandraTarget:
         return CassandraTarget(
-            hosts=tuple(self.cassandra_hosts),
-            port=self.cassandra_port,
+            connection=self.cassandra_connection(),
             keyspace=self.cassandra_keyspace,
-            local_dc=self.cassandra_local_dc,
-            consistency=self.cassandra_consistency,
             concurrency=self.write_concurrency,
             attempts=self.write_attempts,
-            username=self.cassandra_username,
-            password=self.cassandra_password.get_secret_value() if self.cassandra_password else None,
         )

@@ -1,7 +1,8 @@
-"""The Kafka side of the job: the streaming read of the trades topic.
+"""The extract step: the streaming read of the trades topic with Spark's Kafka source.
 
 Returns the Kafka source's raw columns (key, value, topic, partition, offset, timestamp); parsing and
 validation are `transforms.parse_trade_records`' job, so garbage bytes reach it instead of failing here.
+The connection options are `services.kafka_options`' (the same connection every Kafka client uses).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def read_trade_records(spark: SparkSession, settings: StreamSettings) -> DataFra
     """An unbounded DataFrame of the topic's records, resumed from the checkpoint when there is one."""
     return (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
+        .options(**settings.kafka_connection().spark_source_options())
         .option("subscribe", settings.topic)
         .options(**starting_position_options(settings))
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)

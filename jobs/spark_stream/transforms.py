@@ -1,11 +1,11 @@
-"""Pure DataFrame -> DataFrame steps of the job: Kafka records -> validated trades and dead letters -> rows.
+"""The transform step: pure DataFrame -> DataFrame functions, Kafka records -> validated trades and dead
+letters -> the rows of each table.
 
 No I/O and no clock: the one time the steps need (the retention limit) is an argument, and
-`retention_limit_ms` computes it. `sinks.BatchWriter.write_batch` strings them together for each micro-batch.
+`retention_limit_ms` computes it. `main.transform_and_write` applies them to each micro-batch.
 
 A value that changes every batch must not become a literal of the plan: Spark inlines numeric literals into
 the Java code it generates, and code that differs is compiled again (hundreds of ms per batch on 2 cores).
-
 """
 
 from __future__ import annotations
@@ -19,23 +19,32 @@ from pyspark.sql import types as T
 from services import contracts
 
 DEAD_LETTER_SOURCE = "spark_stream"
-DEAD_LETTER_TTL_SECONDS = 14 * 24 * 3600
-"""default_time_to_live of `dead_letters` (sql/cql/V004__dead_letters.cql); candidate for `contracts`."""
 MS_PER_DAY = 86_400_000
 MALFORMED_COLUMN = "_malformed"
 
-_FIELD_TYPES: dict[str, T.DataType] = {
-    "schema_version": T.IntegerType(),
-    "trade_id": T.StringType(),
-    "symbol": T.StringType(),
-    "price": T.DoubleType(),
-    "volume": T.DoubleType(),
-    "trade_ts_ms": T.LongType(),
-    "conditions": T.ArrayType(T.StringType()),
-    "received_at_ms": T.LongType(),
+SPARK_TYPES: dict[str, T.DataType] = {
+    "int": T.IntegerType(),
+    "bigint": T.LongType(),
+    "double": T.DoubleType(),
+    "string": T.StringType(),
+    "array<string>": T.ArrayType(T.StringType()),
 }
+"""The pyspark type of each Spark SQL type name `contracts.TRADE_RECORD` uses (parsing a DDL string would
+need the JVM, so this stays explicit; a new type name in the contract fails here at import, by name)."""
+
+
+def _spark_type(field: contracts.RecordField) -> T.DataType:
+    try:
+        return SPARK_TYPES[field.type]
+    except KeyError:
+        raise ValueError(
+            f"contracts.TRADE_RECORD field {field.name!r} has type {field.type!r}, which "
+            f"transforms.SPARK_TYPES does not map (known: {', '.join(SPARK_TYPES)})"
+        ) from None
+
+
 TRADE_RECORD_SCHEMA = T.StructType(
-    [T.StructField(name, _FIELD_TYPES[name]) for name in contracts.TRADE_FIELDS]
+    [T.StructField(field.name, _spark_type(field)) for field in contracts.TRADE_RECORD]
     # Spark fills this with the whole text when the value is not JSON or a field has the wrong type.
     + [T.StructField(MALFORMED_COLUMN, T.StringType())]
 )
@@ -203,11 +212,11 @@ def outcome_rows(parsed: DataFrame) -> DataFrame:
     """Every record of `parse_trade_records`' output as either a `trade` or a `dead_letter` (a struct
     column each; the other one is null), so that one pass over a batch can write both tables.
 
-    `trade` holds a `trades_v2` row, with UTC date columns; times stay epoch milliseconds (the sink binds
+    `trade` holds a `trades_v2` row, with UTC date columns; times stay epoch milliseconds (the writer binds
     them to CQL timestamps as such), so no time zone is involved between the producer and Cassandra.
     `dead_letter` holds a `dead_letters` row, keyed by (source, day of the Kafka timestamp, topic,
     partition, offset): it depends only on the record, so reprocessing the same records rewrites the same
-    rows. The times of writing (`ingested_at`, `rejected_at`) are added by the sink.
+    rows. The times of writing (`ingested_at`, `rejected_at`) are added by the writer (`cql`).
     """
     return parsed.select(
         F.when(_is_valid(), F.struct(*_trade_columns())).alias("trade"),

@@ -1,6 +1,7 @@
 """One small local Spark session for every Spark test, and a builder of Kafka-source-shaped inputs.
 
-The session's Python workers import `jobs` and `services` like spark-submit's do: through PYTHONPATH.
+The session's Python workers import `jobs` and `services` like spark-submit's do: from the project installed
+into the virtualenv (no PYTHONPATH).
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ KafkaRecords = Callable[..., DataFrame]
 
 
 def run_job_main(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python jobs/spark_stream/main.py` with only PATH, PYTHONPATH and `env`: what start-up prints."""
+    """`python jobs/spark_stream/main.py` with only PATH and `env`: what start-up prints."""
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / "jobs" / "spark_stream" / "main.py")],
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO_ROOT), **env},
+        env={"PATH": os.environ["PATH"], **env},
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -37,12 +38,8 @@ def run_job_main(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    )
-    os.environ["PYSPARK_PYTHON"] = (
-        sys.executable
-    )  # workers need this virtualenv's packages (cassandra-driver)
+    # Workers need this virtualenv: its packages (cassandra-driver) and the project installed into it.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
         SparkSession.builder.master("local[1]")
         .appName("spark_stream-unit-tests")

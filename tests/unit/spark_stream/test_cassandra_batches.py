@@ -1,4 +1,5 @@
-"""Single-partition batches: every row written once, each batch within one partition and BATCH_ROWS."""
+"""Single-partition batches: every row written once, each batch within one Cassandra partition and
+BATCH_ROWS."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from jobs.spark_stream import cassandra_client
-from jobs.spark_stream.cassandra_client import CassandraTarget
+from jobs.spark_stream import cassandra_writer
+from jobs.spark_stream.cassandra_writer import CassandraTarget
+from services.cassandra_session import CassandraConnection
 
-TARGET = CassandraTarget(("127.0.0.1",), 9042, "trading", "datacenter1", "LOCAL_ONE", 8, 1)
+TARGET = CassandraTarget(CassandraConnection(consistency="LOCAL_ONE"), "trading", 8, 1)
 
 
 class Statement:
@@ -26,23 +28,25 @@ class Batch:
         self.rows.append(row)
 
 
-def test_rows_are_grouped_into_batches_of_one_partition_each(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_are_grouped_into_batches_of_one_cassandra_partition_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     sent: list[Batch] = []
-    monkeypatch.setattr(cassandra_client, "BatchStatement", Batch)
-    monkeypatch.setattr(cassandra_client, "prepared", lambda target, cql: Statement())
+    monkeypatch.setattr(cassandra_writer, "BatchStatement", Batch)
+    monkeypatch.setattr(cassandra_writer, "prepared", lambda target, cql: Statement())
     monkeypatch.setattr(
-        cassandra_client,
+        cassandra_writer,
         "_execute_with_retries",
         lambda target, statements, table: sent.extend(batch for batch, _ in statements),
     )
-    size = cassandra_client.BATCH_ROWS
+    size = cassandra_writer.BATCH_ROWS
     rows = [("AAPL", 2026, 11, day, i) for day in (1, 2) for i in range(size + 3)] + [
         ("MSFT", 2026, 11, 1, 0)
     ]
 
-    cassandra_client.execute_batched(TARGET, "INSERT ...", rows, 4, "trades_v2")
+    cassandra_writer.execute_batched(TARGET, "INSERT ...", rows, 4, "trades_v2")
 
     assert sorted(row for batch in sent for row in batch.rows) == sorted(rows)
     assert all(len({row[:4] for row in batch.rows}) == 1 for batch in sent)
     assert sorted(len(batch.rows) for batch in sent) == [1, 3, 3, size, size]
-    assert all(batch.options["batch_type"] == cassandra_client.BatchType.UNLOGGED for batch in sent)
+    assert all(batch.options["batch_type"] == cassandra_writer.BatchType.UNLOGGED for batch in sent)

@@ -8,8 +8,7 @@ from string import Template
 
 import pytest
 
-from jobs.spark_stream import sinks
-from jobs.spark_stream.transforms import DEAD_LETTER_TTL_SECONDS
+from jobs.spark_stream import cql
 from services import contracts
 
 from .conftest import REPO_ROOT
@@ -37,9 +36,9 @@ def columns(table: str) -> set[str]:
     return {definition.split()[0] for definition in body.split(",") if definition.strip()}
 
 
-def inserted_columns(cql: str) -> set[str]:
-    match = re.match(r"INSERT INTO (\w+) \(([^)]*)\)", cql)
-    assert match is not None, cql
+def inserted_columns(insert: str) -> set[str]:
+    match = re.match(r"INSERT INTO (\w+) \(([^)]*)\)", insert)
+    assert match is not None, insert
     return {name.strip() for name in match.group(2).split(",")}
 
 
@@ -66,7 +65,7 @@ def test_keyspace_replication_is_filled_by_the_runner() -> None:
     [
         (contracts.TRADES_TABLE, contracts.TRADES_TTL_SECONDS),
         (contracts.AGGREGATES_TABLE, contracts.AGGREGATES_TTL_SECONDS),
-        (contracts.DEAD_LETTER_TABLE, DEAD_LETTER_TTL_SECONDS),
+        (contracts.DEAD_LETTER_TABLE, contracts.DEAD_LETTER_TTL_SECONDS),
     ],
 )
 def test_table_ttl_is_the_contract_value_and_compaction_is_time_windowed(table: str, ttl: int) -> None:
@@ -88,14 +87,31 @@ def test_aggregates_key_is_symbol_month_then_newest_window_first() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cql", "table"),
+    ("insert", "table"),
     [
-        (sinks.TRADES_INSERT, contracts.TRADES_TABLE),
-        (sinks.BAR_UPSERT, contracts.AGGREGATES_TABLE),
-        (sinks.DEAD_LETTERS_INSERT, contracts.DEAD_LETTER_TABLE),
+        (cql.TRADES_INSERT, contracts.TRADES_TABLE),
+        (cql.BAR_UPSERT, contracts.AGGREGATES_TABLE),
+        (cql.DEAD_LETTERS_INSERT, contracts.DEAD_LETTER_TABLE),
     ],
 )
-def test_job_writes_every_column_of_its_tables(cql: str, table: str) -> None:
-    assert inserted_columns(cql) == columns(table)
-    values = cql.split(" VALUES ", 1)[1].split(")", 1)[0]
+def test_job_writes_every_column_of_its_tables(insert: str, table: str) -> None:
+    assert inserted_columns(insert) == columns(table)
+    values = insert.split(" VALUES ", 1)[1].split(")", 1)[0]
     assert values.count("?") == len(columns(table))
+
+
+@pytest.mark.parametrize(
+    ("insert", "partition_key_columns", "table"),
+    [
+        (cql.TRADES_INSERT, cql.TRADES_PARTITION_KEY_COLUMNS, contracts.TRADES_TABLE),
+        (cql.BAR_UPSERT, cql.BARS_PARTITION_KEY_COLUMNS, contracts.AGGREGATES_TABLE),
+    ],
+)
+def test_batched_inserts_lead_with_their_tables_partition_key(
+    insert: str, partition_key_columns: int, table: str
+) -> None:
+    # Rows are grouped into single-partition batches by their leading values: they must be the partition key.
+    listed = [name.strip() for name in insert.split("(", 1)[1].split(")", 1)[0].split(",")]
+    partition_key = re.search(r"PRIMARY KEY \(\(([^)]*)\)", table_statement(table))
+    assert partition_key is not None
+    assert listed[:partition_key_columns] == [name.strip() for name in partition_key.group(1).split(",")]

@@ -14,6 +14,7 @@ from jobs.spark_stream.metrics import (
     TradeTimes,
     kafka_offsets_behind,
 )
+from services import contracts
 
 
 def test_offsets_behind_is_latest_minus_end_per_partition() -> None:
@@ -125,4 +126,14 @@ def test_every_documented_metric_name_is_exposed() -> None:
     exposed = {family.name for family in registry.collect()}
     names = {value for key, value in vars(metrics).items() if key.isupper() and isinstance(value, str)}
     # prometheus_client reports counters without their _total suffix.
+    assert {name.removesuffix("_total") for name in names} == exposed
+
+
+def test_exposed_metric_names_are_the_contracts_spark_names() -> None:
+    registry = CollectorRegistry()
+    StreamMetrics(registry)
+    exposed = {family.name for family in registry.collect()}
+    names = {
+        value for key, value in vars(contracts).items() if key.startswith("SPARK_") and isinstance(value, str)
+    }
     assert {name.removesuffix("_total") for name in names} == exposed

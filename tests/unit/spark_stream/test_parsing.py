@@ -9,6 +9,8 @@ from pyspark.sql import DataFrame, Row, SparkSession
 
 from jobs.spark_stream.transforms import (
     DEAD_LETTER_SOURCE,
+    MALFORMED_COLUMN,
+    TRADE_RECORD_SCHEMA,
     DeadLetterReason,
     outcome_rows,
     parse_trade_records,
@@ -234,3 +236,10 @@ def test_retention_limit_is_the_ttl_ago_rounded_up_to_the_hour() -> None:
     assert limit % hour == 0
     assert 0 <= limit - (now_ms - 10_000) < hour  # never older than the TTL allows
     assert retention_limit_ms(5 * hour + 10_000, ttl_seconds=10) == 5 * hour
+
+
+def test_read_schema_has_the_contract_fields_with_their_spark_types_and_then_the_malformed_column() -> None:
+    assert [(field.name, field.dataType.simpleString()) for field in TRADE_RECORD_SCHEMA.fields] == [
+        *((field.name, field.type) for field in contracts.TRADE_RECORD),
+        (MALFORMED_COLUMN, "string"),
+    ]

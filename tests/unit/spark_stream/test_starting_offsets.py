@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from jobs.spark_stream.settings import StreamSettings
 from jobs.spark_stream.sources import starting_position_options
+from services.configuration import ConfigError
 
 from .conftest import run_job_main
 
@@ -20,7 +20,10 @@ VARIABLE = "SPARK_STREAM_STARTING_OFFSETS"
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
-        if name.startswith(("SPARK_STREAM_", "CASSANDRA_", "KAFKA_")) or name == "SPARK_MASTER":
+        if name.startswith(("SPARK_STREAM_", "CASSANDRA_", "KAFKA_")) or name in (
+            "SPARK_MASTER",
+            "SPARK_METRICS_PORT",
+        ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no .env here
 
@@ -56,12 +59,18 @@ def test_surrounding_whitespace_of_an_airflow_variable_is_ignored(monkeypatch: p
 
 @pytest.mark.parametrize(
     "value",
-    ["yesterday", "LATEST", "2026-11-24T10:00:00Z", "-1795514400000", "1.5e12", "", "١٢٣", "9" * 16],
+    ["yesterday", "LATEST", "2026-11-24T10:00:00Z", "-1795514400000", "1.5e12", " ", "١٢٣", "9" * 16],
 )
 def test_anything_else_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv(VARIABLE, value)
-    with pytest.raises(ValidationError, match=VARIABLE):
-        StreamSettings()
+    with pytest.raises(ConfigError, match=f"^{VARIABLE}: "):
+        StreamSettings.load()
+
+
+def test_an_empty_variable_means_the_default_earliest(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every program's rule (services.configuration): an empty variable is an unset one.
+    monkeypatch.setenv(VARIABLE, "")
+    assert starting_position_options(StreamSettings()) == {"startingOffsets": "earliest"}
 
 
 def test_job_with_a_bad_starting_offset_exits_2_with_one_line(tmp_path: Path) -> None:

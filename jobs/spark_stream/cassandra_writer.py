@@ -1,7 +1,9 @@
-"""One Cassandra session per executor process, prepared statements, and concurrent execution with retries.
+"""The executors' Cassandra access: one session per Python worker process, prepared statements, and
+concurrent execution of idempotent statements with retries.
 
-Executors call these from `foreachPartition`; the module-level holder keeps the cluster connection open across
-tasks and batches (Spark reuses its Python workers), so a task pays for preparing and connecting only once.
+Tasks call these from `mapPartitions`/`foreachPartition`; the module-level holder keeps the session open
+across tasks and batches (Spark reuses its Python workers), so a task pays for connecting and preparing once.
+The session itself is built by `services.cassandra_session`, like every other Cassandra client's.
 """
 
 from __future__ import annotations
@@ -11,15 +13,14 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from cassandra import ConsistencyLevel  # type: ignore[attr-defined]
-from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster, ExecutionProfile, Session
+from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
+
+from services.cassandra_session import CassandraConnection, cassandra_session
 
 log = logging.getLogger(__name__)
 
@@ -33,57 +34,41 @@ class CassandraWriteError(RuntimeError):
 
 @dataclass(frozen=True)
 class CassandraTarget:
-    """Where and how to connect: small, hashable and picklable, so it travels to executors in closures."""
+    """Where the job writes and how hard it pushes: small, hashable and picklable, so it travels to the
+    executors in the tasks' closures. The password stays out of its repr (the connection's is hidden)."""
 
-    hosts: tuple[str, ...]
-    port: int
+    connection: CassandraConnection
     keyspace: str
-    local_dc: str
-    consistency: str
     concurrency: int
+    """Statements in flight per task."""
     attempts: int
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    """Tries per statement before the task fails."""
 
 
 _lock = threading.Lock()
-_sessions: dict[CassandraTarget, Session] = {}
-_prepared: dict[tuple[CassandraTarget, str], PreparedStatement] = {}
+_sessions: dict[tuple[CassandraConnection, str], Session] = {}
+_prepared: dict[tuple[CassandraConnection, str, str], PreparedStatement] = {}
 
 
 def session_for(target: CassandraTarget) -> Session:
-    """The process's session for `target`, connecting on first use."""
+    """The process's session on `target`'s keyspace, connecting on first use."""
+    key = (target.connection, target.keyspace)
     with _lock:
-        session = _sessions.get(target)
+        session = _sessions.get(key)
         if session is None:
-            profile = ExecutionProfile(
-                load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=target.local_dc)),
-                consistency_level=ConsistencyLevel.name_to_value[target.consistency],
-                request_timeout=30.0,
-            )
-            auth = PlainTextAuthProvider(target.username, target.password or "") if target.username else None
-            cluster = Cluster(
-                contact_points=list(target.hosts),
-                port=target.port,
-                execution_profiles={"default": profile},  # EXEC_PROFILE_DEFAULT is the string "default"
-                auth_provider=auth,
-                connect_timeout=15,
-            )
-            try:
-                session = cluster.connect(target.keyspace)
-            except Exception:
-                cluster.shutdown()  # its threads would outlive the failed task in this reused worker
-                raise
-            _sessions[target] = session
+            session = cassandra_session(target.connection, target.keyspace)
+            _sessions[key] = session
             log.info(
-                "event=cassandra_connected hosts=%s keyspace=%s", ",".join(target.hosts), target.keyspace
+                "event=cassandra_connected hosts=%s keyspace=%s",
+                ",".join(target.connection.hosts),
+                target.keyspace,
             )
         return session
 
 
 def prepared(target: CassandraTarget, cql: str) -> PreparedStatement:
     """`cql` prepared once per process; a prepared statement carries the routing key for token awareness."""
-    key = (target, cql)
+    key = (target.connection, target.keyspace, cql)
     statement = _prepared.get(key)
     if statement is None:
         statement = session_for(target).prepare(cql)
@@ -111,11 +96,11 @@ def execute_batched(
     target: CassandraTarget,
     cql: str,
     params: Sequence[tuple[Any, ...]],
-    partition_columns: int,
+    partition_key_columns: int,
     table: str,
 ) -> None:
     """Run the upsert `cql` for every parameter tuple, as UNLOGGED batches that each hold rows of one
-    partition only (the first `partition_columns` values), at most BATCH_ROWS rows per batch.
+    Cassandra partition only (the first `partition_key_columns` values), at most BATCH_ROWS rows per batch.
 
     A single-partition batch is one request, one routing key and one mutation for Cassandra: the same
     writes as one statement per row at a fraction of the cost, with no atomicity cost (no batch log).
@@ -123,11 +108,11 @@ def execute_batched(
     if not params:
         return
     statement = prepared(target, cql)
-    by_partition: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    by_partition_key: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
     for row in params:
-        by_partition.setdefault(row[:partition_columns], []).append(row)
+        by_partition_key.setdefault(row[:partition_key_columns], []).append(row)
     batches: list[tuple[Any, tuple[Any, ...]]] = []
-    for rows in by_partition.values():
+    for rows in by_partition_key.values():
         for start in range(0, len(rows), BATCH_ROWS):
             batch = BatchStatement(
                 batch_type=BatchType.UNLOGGED, consistency_level=statement.consistency_level

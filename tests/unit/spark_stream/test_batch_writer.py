@@ -1,0 +1,177 @@
+"""The load step end to end on a local Spark session: a micro-batch's Kafka records through
+`main.transform_and_write` (the transforms, then `BatchWriter.write_batch`) to each table, in order, with
+its metrics; shared windows recomputed last; a failed write failing the batch.
+
+The table writers are replaced by recording ones that run in Spark's Python workers like the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from pyspark import cloudpickle
+from pyspark.sql import DataFrame, Row, SparkSession
+
+from jobs.spark_stream import metrics
+from jobs.spark_stream.batch_writer import BatchWriter
+from jobs.spark_stream.cassandra_writer import CassandraTarget, CassandraWriteError
+from jobs.spark_stream.executor_task import TableWriters
+from jobs.spark_stream.main import transform_and_write
+from jobs.spark_stream.metrics import EventTimeClock, StreamMetrics
+from services import contracts
+from services.cassandra_session import CassandraConnection
+
+from .conftest import KAFKA_SCHEMA, KafkaRecords
+from .records import encoded
+
+# The recording writers below run in Spark's Python workers, which cannot import this test module.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+TARGET = CassandraTarget(CassandraConnection(consistency="LOCAL_QUORUM"), "trading", 8, 1)
+MINUTE = 1_700_000_040_000  # 2023-11-14T22:14:00Z
+NOW_MS = MINUTE + 31_000
+"""The driver's clock during every batch here."""
+
+
+def write_micro_batch(writer: BatchWriter, kafka_records: DataFrame, epoch_id: int) -> None:
+    """What `foreachBatch` calls in the job."""
+    transform_and_write(writer)(kafka_records, epoch_id)
+
+
+class RecordingWriter:
+    """A table writer for Spark's workers: appends `[table, row]` JSON lines to one file, in the order
+    the writes happen, and can fail instead."""
+
+    def __init__(self, path: Path, table: str, fail: bool = False) -> None:
+        self.path, self.table, self.fail = path, table, fail
+
+    def __call__(self, target: CassandraTarget, rows: Any, **kwargs: Any) -> None:
+        if self.fail:
+            raise CassandraWriteError("injected: Cassandra unavailable")
+        with self.path.open("a") as out:
+            for row in rows:  # Spark rows, or the bar writer's windows
+                fields = row.asDict() if isinstance(row, Row) else row._asdict()
+                if "write_time_us" in kwargs:
+                    fields["write_time_us"] = kwargs["write_time_us"]
+                out.write(json.dumps([self.table, fields], default=str) + "\n")
+
+
+def recorded(path: Path, table: str | None = None) -> list[dict[str, Any]]:
+    """The rows written to `table` (or, as `[table, row]` pairs, to every table), in the order written."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return lines if table is None else [row for written_to, row in lines if written_to == table]
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+def batch_writer(tmp_path: Path, registry: CollectorRegistry, fail_trades: bool = False) -> BatchWriter:
+    log = tmp_path / "writes.jsonl"
+    writers = TableWriters(
+        dead_letters=RecordingWriter(log, contracts.DEAD_LETTER_TABLE),
+        trades=RecordingWriter(log, contracts.TRADES_TABLE, fail=fail_trades),
+        bars=RecordingWriter(log, contracts.AGGREGATES_TABLE),
+    )
+    clock = EventTimeClock(watermark_ms=10_000)
+    clock.advance(MINUTE + 30_000)  # an earlier batch has seen trades up to here
+    return BatchWriter(TARGET, StreamMetrics(registry), clock, now_ms=lambda: NOW_MS, writers=writers)
+
+
+def test_batch_writes_trades_dead_letters_and_touched_bars(
+    kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    values = [
+        encoded(trade_id="t-0", trade_ts_ms=MINUTE + 29_000),
+        encoded(trade_id="t-1", trade_ts_ms=MINUTE + 29_000),
+        encoded(trade_id="t-2", trade_ts_ms=MINUTE - 5_000),  # late: before MINUTE + 20_000
+        b"\x89PNG garbage",
+        encoded(trade_id="t-4", price=float("nan")),
+    ]
+    # One Spark partition, like one Kafka partition holding every trade of a symbol.
+    write_micro_batch(batch_writer(tmp_path, registry), kafka_records(values, first_offset=0).coalesce(1), 7)
+    writes = tmp_path / "writes.jsonl"
+
+    assert sorted(r["trade_id"] for r in recorded(writes, contracts.TRADES_TABLE)) == ["t-0", "t-1", "t-2"]
+    assert sorted(
+        (r["kafka_offset"], r["reason"]) for r in recorded(writes, contracts.DEAD_LETTER_TABLE)
+    ) == [
+        (3, "malformed_record"),
+        (4, "invalid_price"),
+    ]
+    assert [r["window_start_ms"] for r in recorded(writes, contracts.AGGREGATES_TABLE)] == [
+        MINUTE - 60_000,
+        MINUTE,
+    ]
+    assert recorded(writes)[-1][0] == contracts.AGGREGATES_TABLE  # bars come after the trades
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert value(metrics.RECORDS_READ) == 5
+    assert value(metrics.ROWS_WRITTEN, table=contracts.TRADES_TABLE) == 3
+    assert value(metrics.ROWS_WRITTEN, table=contracts.DEAD_LETTER_TABLE) == 2
+    assert value(metrics.ROWS_WRITTEN, table=contracts.AGGREGATES_TABLE) == 2
+    assert value(metrics.DEAD_LETTERS, reason="malformed_record") == 1
+    assert value(metrics.LATE_TRADES) == 1
+    assert value(f"{metrics.END_TO_END_LATENCY}_count") == 3
+
+
+def test_window_written_by_two_tasks_is_recomputed_after_both(
+    spark: SparkSession, kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    # The same symbol-minute in two Spark partitions: a topic not keyed by symbol.
+    values = [encoded(trade_id="a", trade_ts_ms=MINUTE + 1), encoded(trade_id="b", trade_ts_ms=MINUTE + 2)]
+    records = kafka_records(values).collect()
+    two_partitions = spark.createDataFrame(spark.sparkContext.parallelize(records, 2), KAFKA_SCHEMA)
+    write_micro_batch(batch_writer(tmp_path, registry), two_partitions, 9)
+
+    trades, bars = contracts.TRADES_TABLE, contracts.AGGREGATES_TABLE
+    writes = recorded(tmp_path / "writes.jsonl")
+    # Each task writes its trade and its bar; the driver recomputes the shared window after both.
+    assert [table for table, _ in writes] == [trades, bars, trades, bars, bars]
+    assert writes[-1][1]["window_start_ms"] == MINUTE
+    # Its write time is later than the tasks' whatever their clocks: the complete bar wins in Cassandra.
+    first, second, final = [row["write_time_us"] for table, row in writes if table == bars]
+    assert final > max(first, second)
+
+
+def test_failed_trade_write_fails_the_batch_and_is_counted_and_logged(
+    kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = batch_writer(tmp_path, registry, fail_trades=True)
+
+    with pytest.raises(Exception, match="injected: Cassandra unavailable"):
+        write_micro_batch(writer, kafka_records([encoded()]), 8)
+
+    assert registry.get_sample_value(metrics.WRITE_FAILURES, {"table": contracts.TRADES_TABLE}) == 1
+    assert registry.get_sample_value(metrics.ROWS_WRITTEN, {"table": contracts.TRADES_TABLE}) is None
+    # No bar is computed from a batch whose trades failed.
+    assert recorded(tmp_path / "writes.jsonl", contracts.AGGREGATES_TABLE) == []
+    (line,) = [r.getMessage() for r in caplog.records if "batch_write_failed" in r.getMessage()]
+    assert "epoch=8 table=trades_v2 rows=1" in line
+    assert line.endswith("CassandraWriteError: injected: Cassandra unavailable")
+
+
+def test_batch_rejects_trades_older_than_the_retention_limit_at_the_batch_clock(
+    kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    ttl_ms = contracts.TRADES_TTL_SECONDS * 1000
+    values = [
+        encoded(trade_id="expired", trade_ts_ms=NOW_MS - ttl_ms - 1),
+        # The limit is rounded up to the hour, never by more: two hours inside the TTL is kept.
+        encoded(trade_id="kept", trade_ts_ms=NOW_MS - ttl_ms + 2 * 3_600_000),
+    ]
+    write_micro_batch(batch_writer(tmp_path, registry), kafka_records(values, first_offset=0), 10)
+    writes = tmp_path / "writes.jsonl"
+
+    assert [r["trade_id"] for r in recorded(writes, contracts.TRADES_TABLE)] == ["kept"]
+    assert [(r["kafka_offset"], r["reason"]) for r in recorded(writes, contracts.DEAD_LETTER_TABLE)] == [
+        (0, "older_than_retention")
+    ]

@@ -1,0 +1,268 @@
+"""What each Spark task runs: statement parameters, the bar recompute, and the windows a task reports.
+
+Cassandra is replaced by an in-memory stand-in for `execute_all`; the real round trip is an integration test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cassandra.query import UNSET_VALUE
+from pyspark.sql import Row
+
+from jobs.spark_stream import cql, executor_task
+from jobs.spark_stream.cassandra_writer import CassandraTarget, CassandraWriteError
+from jobs.spark_stream.executor_task import TableWriters
+from services import contracts
+from services.cassandra_session import CassandraConnection
+
+TARGET = CassandraTarget(CassandraConnection(consistency="LOCAL_QUORUM"), "trading", 8, 1)
+MINUTE = 1_700_000_040_000  # 2023-11-14T22:14:00Z
+
+
+def columns_of(statement: str) -> list[str]:
+    columns = [name.strip() for name in statement.split("(", 1)[1].split(")", 1)[0].split(",")]
+    return [*columns, "USING TIMESTAMP"] if statement.endswith("USING TIMESTAMP ?") else columns
+
+
+class FakeCassandra:
+    """Stands in for `execute_all`: answers the window read from stored trades, records every write."""
+
+    def __init__(self, stored_trades: list[dict[str, Any]]) -> None:
+        self.stored_trades = stored_trades
+        self.writes: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(
+        self, target: CassandraTarget, statement: str, params: list[tuple[Any, ...]], table: str
+    ) -> list[Any]:
+        if statement == cql.WINDOW_TRADES_SELECT:
+            return [self.window(*p) for p in params]
+        self.writes.setdefault(table, []).extend(
+            dict(zip(columns_of(statement), p, strict=True)) for p in params
+        )
+        return [None] * len(params)
+
+    def batched(
+        self,
+        target: CassandraTarget,
+        statement: str,
+        params: list[tuple[Any, ...]],
+        partition_key_columns: int,
+        table: str,
+    ) -> None:
+        """Stands in for `execute_batched`: the same writes, grouped or not."""
+        self(target, statement, params, table)
+
+    def window(self, symbol: str, year: int, month: int, day: int, start: int, end: int) -> list[Row]:
+        return [
+            Row(trade_ts_ms=t["ts"], trade_id=t["id"], price=t["price"], volume=t["volume"])
+            for t in self.stored_trades
+            if t["symbol"] == symbol and (year, month, day) == (2023, 11, 14) and start <= t["ts"] < end
+        ]
+
+
+def window(symbol: str, start: int) -> cql.Window:
+    return cql.Window(symbol, 2023, 11, 14, start)
+
+
+def test_bar_is_recomputed_from_every_stored_trade_of_its_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    cassandra = FakeCassandra(
+        [
+            {"symbol": "AAPL", "ts": MINUTE - 1, "id": "before", "price": 1.0, "volume": 1.0},
+            {"symbol": "AAPL", "ts": MINUTE + 30_000, "id": "b", "price": 12.0, "volume": 3.0},
+            {"symbol": "AAPL", "ts": MINUTE, "id": "a", "price": 10.0, "volume": 1.0},
+            {"symbol": "MSFT", "ts": MINUTE + 5, "id": "other", "price": 99.0, "volume": 1.0},
+            {"symbol": "AAPL", "ts": MINUTE + 60_000, "id": "after", "price": 50.0, "volume": 1.0},
+        ]
+    )
+    monkeypatch.setattr(executor_task, "execute_all", cassandra)
+    monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
+
+    executor_task.recompute_bars(TARGET, [window("AAPL", MINUTE)], updated_at_ms=123, write_time_us=7)
+
+    assert cassandra.writes[contracts.AGGREGATES_TABLE] == [
+        {
+            "symbol": "AAPL",
+            "trade_year": 2023,
+            "trade_month": 11,
+            "window_start": MINUTE,
+            "window_end": MINUTE + 60_000,
+            "open": 10.0,
+            "high": 12.0,
+            "low": 10.0,
+            "close": 12.0,
+            "volume": 4.0,
+            "trade_count": 2,
+            "vwap": (10.0 * 1 + 12.0 * 3) / 4,
+            "mean_price": 11.0,
+            "stddev_price": 1.0,
+            "first_trade_ts": MINUTE,
+            "last_trade_ts": MINUTE + 30_000,
+            "updated_at": 123,
+            "USING TIMESTAMP": 7,
+        }
+    ]
+
+
+def test_bar_without_volume_leaves_vwap_unset_rather_than_writing_a_null(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cassandra = FakeCassandra([{"symbol": "AAPL", "ts": MINUTE, "id": "a", "price": 10.0, "volume": 0.0}])
+    monkeypatch.setattr(executor_task, "execute_all", cassandra)
+    monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
+
+    executor_task.recompute_bars(TARGET, [window("AAPL", MINUTE)], updated_at_ms=0, write_time_us=0)
+
+    assert cassandra.writes[contracts.AGGREGATES_TABLE][0]["vwap"] is UNSET_VALUE
+
+
+def test_bar_recompute_fails_when_the_batch_trades_cannot_be_read_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    empty = FakeCassandra([])
+    monkeypatch.setattr(executor_task, "execute_all", empty)
+    monkeypatch.setattr(executor_task, "execute_batched", empty.batched)
+    with pytest.raises(CassandraWriteError, match="no trades read back for AAPL"):
+        executor_task.recompute_bars(TARGET, [window("AAPL", MINUTE)], updated_at_ms=0, write_time_us=0)
+
+
+def test_trade_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    cassandra = FakeCassandra([])
+    monkeypatch.setattr(executor_task, "execute_all", cassandra)
+    monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
+    row = Row(
+        symbol="AAPL",
+        trade_year=2023,
+        trade_month=11,
+        trade_day=14,
+        trade_ts_ms=MINUTE,
+        trade_id="f-0",
+        price=1.5,
+        volume=2.0,
+        conditions=["1"],
+        received_at_ms=MINUTE + 7,
+        kafka_partition=2,
+        kafka_offset=9,
+    )
+
+    executor_task.write_trades(TARGET, [row], ingested_at_ms=MINUTE + 9)
+
+    assert cassandra.writes[contracts.TRADES_TABLE] == [
+        {
+            "symbol": "AAPL",
+            "trade_year": 2023,
+            "trade_month": 11,
+            "trade_day": 14,
+            "timestamp": MINUTE,
+            "trade_id": "f-0",
+            "price": 1.5,
+            "volume": 2.0,
+            "conditions": ["1"],
+            "received_at": MINUTE + 7,
+            "kafka_partition": 2,
+            "kafka_offset": 9,
+            "ingested_at": MINUTE + 9,
+        }
+    ]
+
+
+def dead_letter_row() -> Row:
+    return Row(
+        source="kafka",
+        day="2023-11-14",
+        kafka_topic="trades",
+        kafka_partition=1,
+        kafka_offset=4,
+        reason="invalid_price",
+        detail="price is NaN",
+        raw=b"{}",
+        kafka_key=b"AAPL",
+        kafka_timestamp_ms=MINUTE + 3,
+    )
+
+
+def test_dead_letter_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    cassandra = FakeCassandra([])
+    monkeypatch.setattr(executor_task, "execute_all", cassandra)
+    monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
+
+    executor_task.write_dead_letters(TARGET, [dead_letter_row()], rejected_at_ms=MINUTE + 9)
+
+    assert cassandra.writes[contracts.DEAD_LETTER_TABLE] == [
+        {
+            "source": "kafka",
+            "day": "2023-11-14",
+            "kafka_topic": "trades",
+            "kafka_partition": 1,
+            "kafka_offset": 4,
+            "reason": "invalid_price",
+            "detail": "price is NaN",
+            "raw": b"{}",
+            "kafka_key": b"AAPL",
+            "kafka_timestamp": MINUTE + 3,
+            "rejected_at": MINUTE + 9,
+        }
+    ]
+
+
+def test_spark_partition_larger_than_a_chunk_is_written_in_chunk_sized_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, int, str]] = []
+
+    def record(
+        target: CassandraTarget, statement: str, params: list[tuple[Any, ...]], table: str
+    ) -> list[Any]:
+        calls.append((statement, len(params), table))
+        return [None] * len(params)
+
+    monkeypatch.setattr(executor_task, "execute_all", record)
+
+    executor_task.write_dead_letters(
+        TARGET, [dead_letter_row()] * (executor_task.CHUNK_ROWS + 1), rejected_at_ms=0
+    )
+
+    assert calls == [
+        (cql.DEAD_LETTERS_INSERT, executor_task.CHUNK_ROWS, contracts.DEAD_LETTER_TABLE),
+        (cql.DEAD_LETTERS_INSERT, 1, contracts.DEAD_LETTER_TABLE),
+    ]
+
+
+def test_task_reports_the_distinct_minutes_of_each_symbol_it_wrote() -> None:
+    def trade(symbol: str, ts: int) -> Row:
+        return Row(
+            trade=Row(
+                symbol=symbol,
+                trade_year=2023,
+                trade_month=11,
+                trade_day=14,
+                trade_ts_ms=ts,
+                received_at_ms=ts,
+            ),
+            dead_letter=None,
+        )
+
+    def ignore_writes(*_: Any, **__: Any) -> None:
+        pass
+
+    ignore = TableWriters(ignore_writes, ignore_writes, ignore_writes)
+    rows = [
+        trade("AAPL", MINUTE),
+        trade("AAPL", MINUTE + 59_999),
+        trade("AAPL", MINUTE + 60_000),
+        trade("MSFT", MINUTE + 1),
+        trade("AAPL", MINUTE - 1),
+        Row(trade=None, dead_letter=Row(reason="invalid_price")),
+    ]
+    (outcome,) = executor_task.write_spark_partition(
+        ignore, TARGET, rows, written_at_ms=0, late_before_ms=None, bounds=[]
+    )
+
+    assert sorted(outcome.windows) == [
+        window("AAPL", MINUTE - 60_000),
+        window("AAPL", MINUTE),
+        window("AAPL", MINUTE + 60_000),
+        window("MSFT", MINUTE),
+    ]
+    assert (outcome.trades.trade_count, outcome.dead_letters) == (5, {"invalid_price": 1})
