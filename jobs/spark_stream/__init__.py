@@ -1,3 +1,4 @@
 """The Spark Structured Streaming job: Kafka trades -> validated trade rows, dead letters and 1-minute bars in
-Cassandra. `main.py` is the spark-submit entry point; README.md explains the design.
+Cassandra, as extract (`sources`) -> transform (`transforms`) -> load (`batch_writer`). `main.py` is the
+spark-submit entry point; README.md explains the design.
 """

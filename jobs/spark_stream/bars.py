@@ -1,7 +1,8 @@
 """The 1-minute bar (OHLCV + statistics) of one symbol, computed from all of that minute's trades.
 
-Pure Python: the sink calls it on executors with the trades it read back from `trades_v2`, so a bar is
-always a recomputation from the stored raw trades (see README.md, "Exactly-once bars").
+Pure Python: `executor_task.recompute_bars` calls it on executors with the trades it read back from
+`trades_v2`, so a bar is always a recomputation from the stored raw trades (see README.md, "Exactly-once
+bars").
 """
 
 from __future__ import annotations
