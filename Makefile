@@ -173,8 +173,12 @@ bench-producer: up ## trades/s simulator → producer → Kafka, next to a raw c
 bench-stream: up ## Spark job trades/s into Cassandra next to a raw cassandra-driver loop; latency p50/p99 at 1,000/s
 	@$(BENCH) benchmarks.bench_stream $(ARGS)
 
-lint: venv ## ruff, mypy, promtool on rules and configs
+# Every Python folder; mypy finds finnhub_pipeline and stack through mypy_path (pyproject.toml).
+PYTHON_DIRS := services jobs plugins/finnhub_pipeline dags deploy/local/stack testkit benchmarks tests
+lint: venv ## ruff, mypy over every Python folder, the direction of imports (import-linter), promtool
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy services jobs deploy/local/stack benchmarks
+	@$(VENV)/bin/mypy $(PYTHON_DIRS)
+	@$(VENV)/bin/lint-imports --no-cache
 	@promtool check rules monitoring/prometheus/rules/*.yml
+	@promtool test rules monitoring/prometheus/tests/*.test.yml

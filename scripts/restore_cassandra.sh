@@ -13,8 +13,8 @@ if [[ $# -lt 1 || $# -gt 2 || "$1" == "-h" || "$1" == "--help" ]]; then
 fi
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# .venv's Python (or PYTHON): the project is installed there and imports as it is, without PYTHONPATH.
 python="${PYTHON:-$root/.venv/bin/python}"
-export PYTHONPATH="$root:$root/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$root/deploy/local/bin:$PATH"
 
 run=("$python" -m finnhub_pipeline.cli restore "$@")

@@ -54,10 +54,12 @@ def consume(
             for message in consumer.consume(num_messages=10_000, timeout=0.5):
                 if message.error():
                     raise KafkaException(message.error())
+                key, value = message.key(), message.value()
+                assert value is not None, f"a record without a value in {topic}"
                 records.append(
                     {
-                        "key": message.key().decode() if message.key() else None,
-                        "value": orjson.loads(message.value()),
+                        "key": key.decode() if key else None,
+                        "value": orjson.loads(value),
                         "partition": message.partition(),
                         "offset": message.offset(),
                     }

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
@@ -36,7 +36,7 @@ class Process:
     log: Path
     popen: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Process:
+    def start(self) -> Self:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(

@@ -57,7 +57,7 @@ def parses(text: str) -> bool:
     return True
 
 
-no_surrogates = st.characters(exclude_categories=("Cs",))
+no_surrogates = st.characters(exclude_categories=["Cs"])
 not_a_number = st.one_of(st.text(max_size=10), st.booleans(), st.lists(st.integers(), max_size=2), st.none())
 good_price = st.floats(min_value=0.0001, max_value=1e6)
 
@@ -127,7 +127,9 @@ class DeadLetters:
         message = self.consumer.poll(timeout_s)
         assert message is not None, f"no dead letter within {timeout_s:.0f} s"
         assert message.error() is None, message.error()
-        return dict(orjson.loads(message.value()))
+        value = message.value()
+        assert value is not None, "a dead letter without a value"
+        return dict(orjson.loads(value))
 
     def close(self) -> None:
         self.consumer.close()

@@ -39,6 +39,12 @@ def test_promtool_rule_unit_tests_pass() -> None:
     assert tests and result.returncode == 0, result.stdout + result.stderr
 
 
+def test_every_promtool_rule_test_file_is_one_the_rule_tests_run() -> None:
+    everywhere = set(MONITORING.parent.rglob("*.test.yml"))
+
+    assert everywhere == set((MONITORING / "tests").glob("*.test.yml"))
+
+
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
 def test_alert_has_for_severity_summary_description_and_runbook(rule: dict) -> None:
     assert rule["alert"][0].isupper() and "_" not in rule["alert"]

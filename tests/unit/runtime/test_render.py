@@ -12,19 +12,9 @@ from stack.settings import RuntimeSettings
 
 
 @pytest.fixture
-def rendered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setitem(RuntimeSettings.model_config, "env_file", None)
-    lib = tmp_path / "lib"
-    (lib / "jmx-exporter").mkdir(parents=True)
-    (lib / "jmx-exporter" / "jmx_prometheus_javaagent-1.0.1.jar").touch()
-    (lib / "cassandra").mkdir()
-    (lib / "cassandra" / "jamm-0.4.0.jar").touch()
-    (tmp_path / "bin").mkdir()
-    for binary in ("statsd_exporter", "prometheus", "prometheus-alertmanager"):
-        (tmp_path / "bin" / binary).touch(mode=0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
-    render.render_all(RuntimeSettings(var_dir=tmp_path, kafka_port=19092))
-    return tmp_path / "run"
+def rendered(installed: Path) -> Path:
+    render.render_all(RuntimeSettings(var_dir=installed, kafka_port=19092))
+    return installed / "run"
 
 
 def test_no_rendered_file_keeps_a_placeholder(rendered: Path) -> None:

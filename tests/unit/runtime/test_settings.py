@@ -8,14 +8,6 @@ from services.configuration import ConfigError
 from stack.settings import load_settings
 
 
-@pytest.fixture(autouse=True)
-def no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    # Settings must come from the test's environment only, not a developer's .env.
-    from stack.settings import RuntimeSettings
-
-    monkeypatch.setitem(RuntimeSettings.model_config, "env_file", None)
-
-
 def test_defaults_keep_alertmanager_and_kafka_controller_on_different_ports() -> None:
     settings = load_settings()
 

@@ -18,8 +18,7 @@ def never_healthy(_: RuntimeSettings) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RuntimeSettings:
-    monkeypatch.setitem(RuntimeSettings.model_config, "env_file", None)
+def settings(tmp_path: Path) -> RuntimeSettings:
     return RuntimeSettings(var_dir=tmp_path)
 
 
@@ -37,7 +36,7 @@ def test_a_fatal_service_stops_the_wait_naming_it_and_its_log(
     settings: RuntimeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_supervisor(monkeypatch, "FATAL")
-    engine = engines.Engine("kafka", lambda s: 1, lambda s: "", never_healthy, start_timeout_s=600)
+    engine = engines.Engine("kafka", "kafka_port", "kafka", never_healthy, start_timeout_s=600)
 
     with pytest.raises(cli.StartError) as caught:
         cli.wait_healthy(settings, [engine])
@@ -54,7 +53,7 @@ def test_a_service_that_never_answers_times_out_with_the_probe_reason(
     clock = itertools.count(0, 5.0)
     monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
     monkeypatch.setattr(cli.time, "sleep", lambda _: None)
-    engine = engines.Engine("kafka", lambda s: 1, lambda s: "", never_healthy, start_timeout_s=30)
+    engine = engines.Engine("kafka", "kafka_port", "kafka", never_healthy, start_timeout_s=30)
 
     with pytest.raises(
         cli.StartError, match=r"kafka not healthy after \d+ s \(connection refused\); see .*kafka\.log"
