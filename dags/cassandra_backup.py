@@ -4,12 +4,13 @@
 Daily backup of keyspace `trading`: `nodetool snapshot`, the snapshot's SSTables copied to
 `<backup_dir>/<UTC time>/<table>/`, the keyspace schema (`schema.cql`), `backup.json` and a SHA-256
 manifest of every file (`MANIFEST.sha256`, checkable with `sha256sum -c`), then `nodetool clearsnapshot`.
-The newest `cassandra_backup_keep` backups (Variable, default 7) are kept; older ones are deleted.
+The newest `cassandra_backup_keep` backups are kept; older ones are deleted.
 
 Restore: `make restore BACKUP=var/backups/<time> [KEYSPACE=<new name>]`, i.e.
 `scripts/restore_cassandra.sh <backup> [target_keyspace]`: verifies the manifest, creates the keyspace and
 tables (under a new name if given), loads the SSTables with `nodetool import` and prints row counts.
 
+Variables (optional): `cassandra_backup_keep` (7).
 Connection: `cassandra_default` (extras `data_dir`, `backup_dir`, `nodetool`, `jmx_port`). The task must
 run on the Cassandra node's machine: it reads the snapshot from the node's data directory.
 """
@@ -20,6 +21,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
+from finnhub_pipeline import variables
 from finnhub_pipeline.dag_defaults import dag_kwargs
 from finnhub_pipeline.operators.backup import CassandraBackupOperator
 from services import contracts
@@ -32,6 +34,6 @@ with DAG(
     CassandraBackupOperator(
         task_id="backup_keyspace",
         keyspace=contracts.KEYSPACE,
-        keep="{{ var.value.get('cassandra_backup_keep', 7) }}",
+        keep=variables.CASSANDRA_BACKUP_KEEP.template,
         execution_timeout=timedelta(hours=2),
     )

@@ -22,17 +22,14 @@ Connections: `kafka_default`, `cassandra_default`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from airflow.sdk import DAG
 
+from finnhub_pipeline import migration_plan, variables
 from finnhub_pipeline.dag_defaults import dag_kwargs
 from finnhub_pipeline.operators.migrations import CqlMigrationsOperator
 from finnhub_pipeline.operators.schema import SchemaDriftCheckOperator
 from finnhub_pipeline.operators.topics import KafkaTopicOperator
 from services import contracts
-
-MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "sql" / "cql"
 
 with DAG(
     dag_id="pipeline_bootstrap",
@@ -42,22 +39,22 @@ with DAG(
     trades_topic = KafkaTopicOperator(
         task_id="ensure_trades_topic",
         topic=contracts.TRADES_TOPIC,
-        partitions="{{ var.value.get('kafka_trades_partitions', 3) }}",
-        retention_ms="{{ var.value.get('kafka_trades_retention_ms', 604800000) }}",
-        compression_type="{{ var.value.get('kafka_compression_type', 'producer') }}",
-        min_insync_replicas="{{ var.value.get('kafka_min_insync_replicas', '') }}",
+        partitions=variables.KAFKA_TRADES_PARTITIONS.template,
+        retention_ms=variables.KAFKA_TRADES_RETENTION_MS.template,
+        compression_type=variables.KAFKA_COMPRESSION_TYPE.template,
+        min_insync_replicas=variables.KAFKA_MIN_INSYNC_REPLICAS.template,
     )
     dead_letter_topic = KafkaTopicOperator(
         task_id="ensure_dead_letter_topic",
         topic=contracts.DEAD_LETTER_TOPIC,
-        partitions="{{ var.value.get('kafka_dead_letter_partitions', 1) }}",
-        retention_ms="{{ var.value.get('kafka_dead_letter_retention_ms', 1209600000) }}",
-        compression_type="{{ var.value.get('kafka_compression_type', 'producer') }}",
-        min_insync_replicas="{{ var.value.get('kafka_min_insync_replicas', '') }}",
+        partitions=variables.KAFKA_DEAD_LETTER_PARTITIONS.template,
+        retention_ms=variables.KAFKA_DEAD_LETTER_RETENTION_MS.template,
+        compression_type=variables.KAFKA_COMPRESSION_TYPE.template,
+        min_insync_replicas=variables.KAFKA_MIN_INSYNC_REPLICAS.template,
     )
     migrations = CqlMigrationsOperator(
         task_id="apply_cql_migrations",
-        migrations_dir=str(MIGRATIONS_DIR),
+        migrations_dir=str(migration_plan.MIGRATIONS_DIR),
         keyspace=contracts.KEYSPACE,
     )
     schema_check = SchemaDriftCheckOperator(task_id="check_schema", keyspace=contracts.KEYSPACE)

@@ -10,7 +10,7 @@ one run at a time.
   its retries are spent the run fails and the continuous schedule starts a fresh run at once.
 - **watch_stream** (`SparkStreamHealthSensor`) runs beside it: every minute it reads the job's Prometheus
   metrics and the `trades` topic's end offsets; when no batch completed for `spark_stream_stall_minutes`
-  while the lag grew, it kills the job's spark-submit process (SIGTERM, then SIGKILL), so submit_stream
+  while the lag grew, it stops the job (SIGTERM to spark-submit, then SIGKILL), so submit_stream
   fails and retries. It succeeds when submit_stream has finished.
 
 **Stopping.** Pause the DAG: watch_stream sees the pause within a minute and stops the job (SIGTERM:
@@ -20,28 +20,29 @@ queues no task of a paused DAG; unpausing resumes the job. To stop at once, also
 submit_stream task failed (UI or REST API): Airflow then calls the operator's `on_kill`, which kills
 spark-submit. `execution_timeout` is None on both tasks: a stream has no end.
 
-Variables: `spark_jars` (comma-separated jars: Kafka connector; `make up` sets AIRFLOW_VAR_SPARK_JARS),
-`spark_checkpoint_dir`, `spark_executor_memory` (1g), `spark_driver_memory` (1g),
-`spark_stream_metrics_port` (8001), `spark_stream_stall_minutes` (10), `spark_starting_offsets`
+Variables (all optional): `spark_jars` (comma-separated jars: Kafka connector; `make up` sets
+AIRFLOW_VAR_SPARK_JARS), `spark_checkpoint_dir` (`var/checkpoints/spark_stream` in the checkout),
+`spark_executor_memory` (1g), `spark_driver_memory` (1g), `spark_metrics_port` (8001: the job serves its
+metrics there and the sensor reads them there), `spark_stream_stall_minutes` (10), `spark_starting_offsets`
 (`earliest`, `latest` or a Unix time in ms; used only when the checkpoint is empty).
+Connections: `spark_default`, `kafka_default`.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG
 
+from finnhub_pipeline import stream_submit, variables
+from finnhub_pipeline.connections import SPARK_CONN_ID
 from finnhub_pipeline.dag_defaults import dag_kwargs
 from finnhub_pipeline.sensors.spark_health import SparkStreamHealthSensor
 from services import contracts
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-APPLICATION = str(REPO_ROOT / "jobs" / "spark_stream" / "main.py")
-DEFAULT_CHECKPOINT_DIR = str(REPO_ROOT / "var" / "checkpoints" / "spark_stream")
-CHECKPOINT = "{{ var.value.get('spark_checkpoint_dir', '" + DEFAULT_CHECKPOINT_DIR + "') }}"
+APPLICATION = str(stream_submit.APPLICATION)
+CHECKPOINT = variables.SPARK_CHECKPOINT_DIR.template
 
 with DAG(
     dag_id="stream_supervisor",
@@ -50,21 +51,21 @@ with DAG(
 ):
     submit_stream = SparkSubmitOperator(
         task_id="submit_stream",
-        conn_id="spark_default",
+        conn_id=SPARK_CONN_ID,
         application=APPLICATION,
-        name="spark_stream",
-        jars="{{ var.value.get('spark_jars', '') }}",
+        name=stream_submit.APPLICATION_NAME,
+        jars=variables.SPARK_JARS.template,
         conf={
-            "spark.executor.memory": "{{ var.value.get('spark_executor_memory', '1g') }}",
-            "spark.driver.memory": "{{ var.value.get('spark_driver_memory', '1g') }}",
+            "spark.executor.memory": variables.SPARK_EXECUTOR_MEMORY.template,
+            "spark.driver.memory": variables.SPARK_DRIVER_MEMORY.template,
         },
         # The job reads its settings from the environment (jobs/spark_stream/settings.py), not argv.
         env_vars={
             "SPARK_STREAM_CHECKPOINT_LOCATION": CHECKPOINT,
-            "SPARK_STREAM_METRICS_PORT": "{{ var.value.get('spark_stream_metrics_port', '8001') }}",
+            "SPARK_METRICS_PORT": variables.SPARK_METRICS_PORT.template,
             "SPARK_STREAM_TOPIC": contracts.TRADES_TOPIC,
             # Where a job with an empty checkpoint starts: `make reset-checkpoint FROM=...` sets it.
-            "SPARK_STREAM_STARTING_OFFSETS": "{{ var.value.get('spark_starting_offsets', 'earliest') }}",
+            "SPARK_STREAM_STARTING_OFFSETS": variables.SPARK_STARTING_OFFSETS.template,
         },
         application_args=[],
         retries=8,
@@ -82,7 +83,7 @@ with DAG(
         stream_task_id="submit_stream",
         application=APPLICATION,
         checkpoint=CHECKPOINT,  # only the job this DAG submitted: not a test's or a benchmark's run of it
-        stall_minutes="{{ var.value.get('spark_stream_stall_minutes', 10) }}",
+        stall_minutes=variables.SPARK_STALL_MINUTES.template,
         topic=contracts.TRADES_TOPIC,
         poke_interval=60,
         timeout=timedelta(days=3650).total_seconds(),

@@ -8,7 +8,7 @@ Violations: a wrong default TTL, a row without TTL, a TTL beyond the policy, a r
 retention ran out. Each is a log line; counts go to StatsD (`airflow.ttl_audit.<keyspace>.<table>.*`) and
 XCom; any violation fails the run with `TtlViolationError`.
 
-Variables: `ttl_audit_sample_size` (1000 rows per table). Connection: `cassandra_default`.
+Variables (optional): `ttl_audit_sample_size` (1000 rows per table). Connection: `cassandra_default`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
+from finnhub_pipeline import variables
 from finnhub_pipeline.dag_defaults import dag_kwargs
 from finnhub_pipeline.operators.ttl_audit import TtlAuditOperator
 from services import contracts
@@ -29,6 +30,6 @@ with DAG(
     TtlAuditOperator(
         task_id="audit_ttl",
         keyspace=contracts.KEYSPACE,
-        sample_size="{{ var.value.get('ttl_audit_sample_size', 1000) }}",
+        sample_size=variables.TTL_AUDIT_SAMPLE_SIZE.template,
         execution_timeout=timedelta(minutes=30),
     )

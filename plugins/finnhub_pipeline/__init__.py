@@ -1,5 +1,4 @@
-"""Airflow hooks, operators and sensors that operate the Finnhub trade pipeline.
-
-Shaped like a provider package: `hooks/` own the Kafka, Cassandra, nodetool and Spark clients, `operators/`
-check their arguments and delegate to hooks, `sensors/` watch the streaming job. The DAGs in dags/ wire them.
+"""Airflow hooks, operators and sensors that operate the Finnhub trade pipeline (above services and the
+Spark job, below the local runtime). Shaped like a provider package: `hooks/` hold the clients,
+`operators/` check their arguments and delegate, `sensors/` watch the streaming job; dags/ wires them.
 """

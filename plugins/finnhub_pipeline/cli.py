@@ -1,7 +1,7 @@
 """Command-line entry points for operators at a shell: `python -m finnhub_pipeline.cli backup|restore`.
 
 scripts/backup_cassandra.sh and scripts/restore_cassandra.sh (and `make restore`) call these; they use the
-same hooks and the same `cassandra_default` connection (AIRFLOW_CONN_CASSANDRA_DEFAULT) as the DAGs.
+DAGs' `KeyspaceBackup` and `cassandra_default` connection (AIRFLOW_CONN_CASSANDRA_DEFAULT).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from finnhub_pipeline.connections import CASSANDRA_CONN_ID
 from finnhub_pipeline.exceptions import PipelineOperationError
 from services import contracts
 
@@ -21,7 +22,7 @@ from services import contracts
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m finnhub_pipeline.cli", description=__doc__)
     parser.add_argument(
-        "--conn-id", default="cassandra_default", help="Airflow connection id (from AIRFLOW_CONN_*)"
+        "--conn-id", default=CASSANDRA_CONN_ID, help="Airflow connection id (from AIRFLOW_CONN_*)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -45,8 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # is kept for the JSON result alone.
     with contextlib.redirect_stdout(sys.stderr):
         from finnhub_pipeline import backup_manifest
-        from finnhub_pipeline.hooks.backup import CassandraBackupHook
-        from finnhub_pipeline.hooks.cassandra_session import CassandraSessionHook
+        from finnhub_pipeline.backup import KeyspaceBackup
+        from finnhub_pipeline.hooks.cassandra import PipelineCassandraHook
 
     # After Airflow's import set up its own logging: progress goes to stderr, stdout carries only the JSON.
     logging.basicConfig(
@@ -67,10 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
             return 0
-        with CassandraSessionHook(args.conn_id) as cassandra:
+        with PipelineCassandraHook(args.conn_id) as cassandra:
             if args.command == "backup":
-                hook = CassandraBackupHook(cassandra, backup_dir=args.backup_dir)
-                print(json.dumps(hook.backup(args.keyspace, args.keep).as_dict(), indent=2))
+                backup = KeyspaceBackup(cassandra, backup_dir=args.backup_dir)
+                print(json.dumps(backup.backup(args.keyspace, args.keep).as_dict(), indent=2))
             else:
                 if args.target_keyspace is not None and not args.target_keyspace.isidentifier():
                     print(
@@ -79,8 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     return 2
                 backup_dir = args.backup.resolve().parent
-                hook = CassandraBackupHook(cassandra, backup_dir=backup_dir)
-                print(json.dumps(hook.restore(args.backup.resolve(), args.target_keyspace), indent=2))
+                backup = KeyspaceBackup(cassandra, backup_dir=backup_dir)
+                print(json.dumps(backup.restore(args.backup.resolve(), args.target_keyspace), indent=2))
     except PipelineOperationError as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

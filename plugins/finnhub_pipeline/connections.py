@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from services.cassandra_session import DEFAULT_PORT, CassandraConnection, Consistency
@@ -21,7 +23,9 @@ SPARK_CONN_ID = "spark_default"
 
 CASSANDRA_CLIENT_EXTRAS = ("local_dc", "consistency", "request_timeout_s")
 """Extras of a Cassandra connection that configure the client; the others describe the node (JMX, nodetool,
-data and backup folders) for the maintenance tasks."""
+data and backup folders) for the maintenance tasks (`NodeAccess`)."""
+DEFAULT_JMX_PORT = 7199
+"""Cassandra's JMX port, which nodetool talks to."""
 
 
 class AirflowConnection(Protocol):
@@ -82,3 +86,28 @@ def cassandra_connection(conn: AirflowConnection) -> CassandraConnection:
 def as_environment(conn_id: str, document: Mapping[str, Any]) -> tuple[str, str]:
     """(`AIRFLOW_CONN_<ID>`, JSON): how Airflow reads a connection from the environment."""
     return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(document)
+
+
+@dataclass(frozen=True)
+class NodeAccess:
+    """How to reach the node beyond CQL: JMX for nodetool, and its data and backup directories."""
+
+    nodetool: str
+    jmx_host: str
+    jmx_port: int
+    data_dir: Path | None
+    backup_dir: Path | None
+
+
+def cassandra_node_access(conn: AirflowConnection) -> NodeAccess:
+    """The node extras of an Airflow Cassandra connection: `nodetool` (default: `nodetool` on PATH),
+    `jmx_host` (default: the first contact point), `jmx_port` (7199), `data_dir`, `backup_dir`."""
+    extras: Mapping[str, Any] = conn.extra_dejson
+    first_host = cassandra_connection(conn).hosts[0]
+    return NodeAccess(
+        nodetool=str(extras.get("nodetool", "nodetool")),
+        jmx_host=str(extras.get("jmx_host", first_host)),
+        jmx_port=int(extras.get("jmx_port", DEFAULT_JMX_PORT)),
+        data_dir=Path(extras["data_dir"]) if extras.get("data_dir") else None,
+        backup_dir=Path(extras["backup_dir"]) if extras.get("backup_dir") else None,
+    )

@@ -45,7 +45,3 @@ class RestoreError(PipelineOperationError):
 
 class TtlViolationError(PipelineOperationError):
     """A table's TTL or sampled rows break the retention policy."""
-
-
-class StreamStuckError(PipelineOperationError):
-    """The streaming job stopped completing batches while Kafka lag kept growing."""

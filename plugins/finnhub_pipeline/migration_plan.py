@@ -1,6 +1,6 @@
 """The pure half of the CQL migration runner: find, render, checksum and plan `sql/cql/V<NNN>__<name>.cql`.
 
-`hooks/migrations.py` applies the plan to Cassandra; everything here is tested without a database.
+`migrations.py` applies the plan to Cassandra; everything here is tested without a database.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from finnhub_pipeline.exceptions import MigrationChecksumError, MigrationError
-from services import contracts
+from services import contracts, layout
 
+MIGRATIONS_DIR: Final = layout.ROOT / "sql" / "cql"
+"""The migrations of the checkout, which pipeline_bootstrap applies."""
 MIGRATION_FILE = re.compile(r"^V(?P<version>\d+)__(?P<name>[A-Za-z0-9_]+)\.cql$")
 
 

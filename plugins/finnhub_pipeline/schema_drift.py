@@ -1,6 +1,6 @@
 """What the pipeline expects of its Cassandra tables, and a readable difference from the live schema.
 
-`expected_tables()` is built from `services.contracts` and the migrations' README; `hooks/migrations.py`
+`expected_tables()` is built from `services.contracts` and the migrations' README; `migrations.py`
 reads the live side from the driver's metadata into the same `TableShape`, and `diff` compares the two.
 """
 
@@ -10,10 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from services import contracts
-
-DEAD_LETTER_TTL_SECONDS = 14 * 24 * 3600
-"""Same value as `jobs.spark_stream.transforms.DEAD_LETTER_TTL_SECONDS` (a unit test checks they agree);
-not imported, because that module imports pyspark and this one runs in every Airflow task."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +76,7 @@ def expected_tables() -> dict[str, TableShape]:
             name=contracts.DEAD_LETTER_TABLE,
             partition_key=("source", "day"),
             clustering=(("kafka_topic", "ASC"), ("kafka_partition", "ASC"), ("kafka_offset", "ASC")),
-            default_ttl=DEAD_LETTER_TTL_SECONDS,
+            default_ttl=contracts.DEAD_LETTER_TTL_SECONDS,
             columns={
                 "source": "text",
                 "day": "date",

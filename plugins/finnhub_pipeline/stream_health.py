@@ -1,7 +1,8 @@
 """Is the streaming job stuck? Parses its Prometheus metrics and decides (pure, unit-tested).
 
 Stuck means: no micro-batch completed for `stall_after_s` while the Kafka lag kept growing. A job that is
-idle because no trades arrive (lag flat) is healthy. `sensors/spark_health.py` scrapes and acts.
+idle because no trades arrive (lag flat) is healthy. `sensors/spark_health.py` scrapes and acts; the metric
+names are the job's, from `services.contracts`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-# Names from jobs/spark_stream/metrics.py, repeated as strings: importing that module would import the
-# job's dependencies into every Airflow task. tests/unit/airflow/test_stream_health.py checks they agree.
-LAST_BATCH_COMPLETED = "spark_stream_last_batch_completed_timestamp_seconds"
-KAFKA_OFFSETS_BEHIND = "spark_stream_kafka_offsets_behind"
-QUERY_ACTIVE = "spark_stream_query_active"
+from services import contracts
 
 
 @dataclass(frozen=True)
@@ -42,11 +39,11 @@ def parse_metrics(text: str, observed_at: float, topic_end_offset: float | None 
     active = False
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == LAST_BATCH_COMPLETED:
+            if sample.name == contracts.SPARK_LAST_BATCH_COMPLETED:
                 last_batch = sample.value if sample.value > 0 else None
-            elif sample.name == KAFKA_OFFSETS_BEHIND:
+            elif sample.name == contracts.SPARK_KAFKA_OFFSETS_BEHIND:
                 behind += sample.value
-            elif sample.name == QUERY_ACTIVE:
+            elif sample.name == contracts.SPARK_QUERY_ACTIVE:
                 active = sample.value >= 1
     return StreamSample(observed_at, last_batch, behind, active, topic_end_offset)
 

@@ -1,6 +1,6 @@
 """Retention policy of the pipeline's tables and the findings of a TTL audit (pure, unit-tested).
 
-`hooks/ttl_audit.py` reads each table's `default_time_to_live` and samples rows' `TTL()`/`WRITETIME()`;
+`ttl_sampling.py` reads each table's `default_time_to_live` and samples rows' `TTL()`/`WRITETIME()`;
 `findings` turns those into violations, each naming the table, the rule and the row.
 """
 

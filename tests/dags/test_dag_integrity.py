@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 import time
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,13 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import DAG
 from airflow.serialization.serialized_objects import DagSerialization
 
+from finnhub_pipeline import stream_submit, variables
 from finnhub_pipeline.sensors.spark_health import SparkStreamHealthSensor
+from jobs.spark_stream.settings import StreamSettings
+from services import layout
 
 ROOT = Path(__file__).resolve().parents[2]
+VARIABLE_IN_TEMPLATE = re.compile(r"var\.value\.get\('([^']+)'")
 DAGS_FOLDER = ROOT / "dags"
 DAG_FILES = sorted(DAGS_FOLDER.glob("*.py"))
 EXPECTED_DAGS = {
@@ -35,6 +42,12 @@ IMPORT_LIMIT_S = 2.0
 @pytest.fixture(scope="module")
 def dag_bag() -> DagBag:
     return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+def submit_stream(dag_bag: DagBag) -> SparkSubmitOperator:
+    task = dag_bag.dags["stream_supervisor"].get_task("submit_stream")
+    assert isinstance(task, SparkSubmitOperator)
+    return task
 
 
 def test_every_dag_file_imports_without_error(dag_bag: DagBag) -> None:
@@ -82,7 +95,7 @@ def test_dag_follows_house_rules(dag_bag: DagBag, dag_id: str) -> None:
     assert dag.default_args.get("owner") not in (None, "", "airflow"), f"{dag_id} has no owner"
     assert dag.default_args.get("retries", 0) >= 2, f"{dag_id} default_args retries < 2"
     for task in dag.tasks:
-        assert task.retries >= 2, f"{dag_id}.{task.task_id} retries {task.retries} < 2"
+        assert (task.retries or 0) >= 2, f"{dag_id}.{task.task_id} retries {task.retries} < 2"
         assert task.owner not in (None, "", "airflow"), f"{dag_id}.{task.task_id} has no owner"
 
 
@@ -93,6 +106,55 @@ def test_dag_has_no_cycle_and_serializes_for_the_scheduler(dag_bag: DagBag, dag_
     serialized = DagSerialization.to_dict(dag)
     DagSerialization.validate_schema(serialized)
     assert DagSerialization.from_dict(serialized).dag_id == dag_id
+
+
+def templates(value: object) -> Iterator[str]:
+    """Every string in a task's template field, looking into lists and dicts."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from templates(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from templates(item)
+
+
+def documented_default(variable: variables.Variable) -> str:
+    """A default as a DAG's doc gives it: a path in the checkout relative to it."""
+    default = Path(variable.default)
+    if default.is_absolute() and default.is_relative_to(layout.ROOT):
+        return str(default.relative_to(layout.ROOT))
+    return variable.default
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_dag_doc_lists_every_variable_its_tasks_read_with_its_default(dag_bag: DagBag, dag_id: str) -> None:
+    dag = dag_bag.dags[dag_id]
+    registry = {variable.key: variable for variable in variables.ALL}
+    keys = {
+        key
+        for task in dag.tasks
+        for field in task.template_fields
+        for text in templates(getattr(task, field))
+        for key in VARIABLE_IN_TEMPLATE.findall(text)
+    }
+    assert keys <= set(registry), f"{dag_id} reads Variables missing from finnhub_pipeline.variables"
+    doc = dag.doc_md or ""
+    for key in sorted(keys):
+        assert f"`{key}`" in doc, f"{dag_id}'s doc does not name the Variable {key}"
+        default = documented_default(registry[key])
+        if default:
+            stated = re.findall(rf"`{key}`\s+\(`?([^`),:;= ]+)", doc)
+            assert stated == [default], f"{dag_id}'s doc gives {key} the default {stated}, not {default!r}"
+
+
+def test_every_environment_variable_given_to_the_stream_job_is_one_it_reads(dag_bag: DagBag) -> None:
+    task = submit_stream(dag_bag)
+    read = {
+        str(field.validation_alias or name).upper() for name, field in StreamSettings.model_fields.items()
+    }
+    assert set(task.env_vars or {}) <= read
 
 
 def test_bootstrap_checks_schema_after_migrating(dag_bag: DagBag) -> None:
@@ -113,33 +175,32 @@ def test_stream_supervisor_is_continuous_with_one_run(dag_bag: DagBag) -> None:
 
 
 def test_stream_supervisor_submits_the_spark_job_from_connection_and_variables(dag_bag: DagBag) -> None:
-    task = dag_bag.dags["stream_supervisor"].get_task("submit_stream")
-    assert isinstance(task, SparkSubmitOperator)
+    task = submit_stream(dag_bag)
     assert task._conn_id == "spark_default"
     assert Path(task.application) == ROOT / "jobs" / "spark_stream" / "main.py"
     assert Path(task.application).is_file()
-    assert task.jars == "{{ var.value.get('spark_jars', '') }}"
+    assert task.name == stream_submit.APPLICATION_NAME
+    assert task.jars == variables.SPARK_JARS.template
     assert task.conf == {
-        "spark.executor.memory": "{{ var.value.get('spark_executor_memory', '1g') }}",
-        "spark.driver.memory": "{{ var.value.get('spark_driver_memory', '1g') }}",
+        "spark.executor.memory": variables.SPARK_EXECUTOR_MEMORY.template,
+        "spark.driver.memory": variables.SPARK_DRIVER_MEMORY.template,
     }
     assert task.application_args == []
-    assert "spark_checkpoint_dir" in task.env_vars["SPARK_STREAM_CHECKPOINT_LOCATION"]
-    assert (
-        str(ROOT / "var" / "checkpoints" / "spark_stream")
-        in task.env_vars["SPARK_STREAM_CHECKPOINT_LOCATION"]
-    )
-    assert "spark_stream_metrics_port" in task.env_vars["SPARK_STREAM_METRICS_PORT"]
+    env = task.env_vars or {}
+    assert env["SPARK_STREAM_CHECKPOINT_LOCATION"] == variables.SPARK_CHECKPOINT_DIR.template
+    assert variables.SPARK_CHECKPOINT_DIR.default == str(ROOT / "var" / "checkpoints" / "spark_stream")
+    assert env["SPARK_METRICS_PORT"] == variables.SPARK_METRICS_PORT.template
+    assert env["SPARK_STREAM_STARTING_OFFSETS"] == variables.SPARK_STARTING_OFFSETS.template
     for field in ("application", "conf", "jars", "application_args", "env_vars"):
         assert field in task.template_fields
 
 
 def test_stream_supervisor_retries_with_capped_exponential_backoff_and_no_timeout(dag_bag: DagBag) -> None:
-    task = dag_bag.dags["stream_supervisor"].get_task("submit_stream")
-    assert task.retries >= 2
-    assert task.retry_delay.total_seconds() == 30
+    task = submit_stream(dag_bag)
+    assert (task.retries or 0) >= 2
+    assert isinstance(task.retry_delay, timedelta) and task.retry_delay.total_seconds() == 30
     assert task.retry_exponential_backoff == 2.0
-    assert task.max_retry_delay.total_seconds() == 60
+    assert isinstance(task.max_retry_delay, timedelta) and task.max_retry_delay.total_seconds() == 60
     assert task.execution_timeout is None
 
 
@@ -148,11 +209,14 @@ def test_stream_supervisor_watches_the_same_application_in_parallel(dag_bag: Dag
     sensor = dag.get_task("watch_stream")
     assert isinstance(sensor, SparkStreamHealthSensor)
     assert sensor.stream_task_id == "submit_stream"
-    assert sensor.application == dag.get_task("submit_stream").application
+    assert sensor.application == submit_stream(dag_bag).application
     assert sensor.mode == "poke"
     assert sensor.execution_timeout is None
     assert not sensor.upstream_task_ids and not sensor.downstream_task_ids
-    assert "spark_stream_stall_minutes" in sensor.stall_minutes
+    assert sensor.stall_minutes == variables.SPARK_STALL_MINUTES.template
+    assert sensor.checkpoint == (submit_stream(dag_bag).env_vars or {})["SPARK_STREAM_CHECKPOINT_LOCATION"]
+    # The port the job is told to serve its metrics on is the port the sensor scrapes.
+    assert variables.SPARK_METRICS_PORT.template in sensor.metrics_url
 
 
 def test_airflows_plugin_loader_skips_the_finnhub_pipeline_package() -> None:
@@ -177,7 +241,7 @@ def test_stream_supervisor_renders_to_the_intended_spark_submit_command(
         '"extra": {"deploy-mode": "client", "spark-binary": "spark-submit"}}',
     )
     dag = dag_bag.dags["stream_supervisor"]
-    task = dag.get_task("submit_stream").prepare_for_execution()
+    task = submit_stream(dag_bag).prepare_for_execution()
     context = {"var": {"value": VariableAccessor(deserialize_json=False)}}
     task.render_template_fields(context, jinja_env=dag.get_template_env())  # type: ignore[arg-type]
 
@@ -199,7 +263,6 @@ def test_stream_supervisor_renders_to_the_intended_spark_submit_command(
         "client",
         str(ROOT / "jobs" / "spark_stream" / "main.py"),
     ]
-    assert task.env_vars["SPARK_STREAM_CHECKPOINT_LOCATION"] == str(
-        ROOT / "var" / "checkpoints" / "spark_stream"
-    )
-    assert task.env_vars["SPARK_STREAM_METRICS_PORT"] == "8001"
+    env = task.env_vars or {}
+    assert env["SPARK_STREAM_CHECKPOINT_LOCATION"] == str(ROOT / "var" / "checkpoints" / "spark_stream")
+    assert env["SPARK_METRICS_PORT"] == "8001"

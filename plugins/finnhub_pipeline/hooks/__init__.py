@@ -1,4 +1,6 @@
-"""Hooks: the only place that holds clients and reads Airflow connections.
+"""Hooks: the only place that holds clients and reads Airflow connections; each is a `BaseHook` bound to a
+connection id (`finnhub_pipeline.connections`).
 
-Connection ids default to `kafka_default` and `cassandra_default`.
+`cassandra_default`: `PipelineCassandraHook` (CQL) and `NodetoolHook` (JMX); `kafka_default`:
+`KafkaTopicsHook`. `spark_default` is read by the Spark provider's `SparkSubmitOperator` itself.
 """

@@ -1,4 +1,4 @@
-"""Runs Cassandra's nodetool against the node of the `cassandra_default` connection (JMX host/port).
+"""Runs Cassandra's nodetool against the node of the `cassandra_default` connection (JMX host and port).
 
 Each method is one nodetool command; output parsing lives in `nodetool_output.py`. A non-zero exit raises
 `NodetoolError` with the command and the tail of its output.
@@ -11,29 +11,44 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from airflow.sdk import BaseHook
+
+from finnhub_pipeline import connections
+from finnhub_pipeline.connections import NodeAccess
 from finnhub_pipeline.exceptions import NodetoolError
-from finnhub_pipeline.hooks.cassandra_session import NodeAccess
 from finnhub_pipeline.nodetool_output import TableStats, parse_tablestats_json
 
 log = logging.getLogger(__name__)
 
 
-class NodetoolHook:
-    """nodetool with `-h <jmx_host> -p <jmx_port>`; built from a `CassandraSessionHook`'s node access."""
+class NodetoolHook(BaseHook):
+    """nodetool with `-h <jmx_host> -p <jmx_port>`, both read from the Cassandra connection's extras
+    (`jmx_host`, default its first host; `jmx_port`, default 7199; `nodetool`, default on PATH).
 
-    def __init__(self, access: NodeAccess, timeout_s: float = 3600) -> None:
-        self.access = access
+    The same connection as `PipelineCassandraHook`: one node, reached over CQL by that hook and over JMX by
+    this one.
+    """
+
+    conn_name_attr = "cassandra_conn_id"
+    default_conn_name = connections.CASSANDRA_CONN_ID
+    conn_type = "cassandra"
+    hook_name = "Cassandra nodetool (finnhub pipeline)"
+
+    def __init__(self, cassandra_conn_id: str = default_conn_name, timeout_s: float = 3600) -> None:
+        super().__init__()
+        self.cassandra_conn_id = cassandra_conn_id
         self.timeout_s = timeout_s
+        self._access: NodeAccess | None = None
+
+    def get_conn(self) -> NodeAccess:
+        """The node's JMX endpoint and nodetool binary, read from the connection once."""
+        if self._access is None:
+            self._access = connections.cassandra_node_access(self.get_connection(self.cassandra_conn_id))
+        return self._access
 
     def run(self, *args: str) -> str:
-        command: Sequence[str] = [
-            self.access.nodetool,
-            "-h",
-            self.access.jmx_host,
-            "-p",
-            str(self.access.jmx_port),
-            *args,
-        ]
+        access = self.get_conn()
+        command: Sequence[str] = [access.nodetool, "-h", access.jmx_host, "-p", str(access.jmx_port), *args]
         log.info("event=nodetool command=%r", " ".join(args))
         try:
             result = subprocess.run(

@@ -19,6 +19,7 @@ from confluent_kafka.admin import (
     OffsetSpec,
 )
 
+from finnhub_pipeline.connections import KAFKA_CONN_ID
 from finnhub_pipeline.exceptions import TopicConfigError
 from finnhub_pipeline.topic_settings import LiveTopic, TopicPlan, TopicSpec
 
@@ -26,9 +27,7 @@ from finnhub_pipeline.topic_settings import LiveTopic, TopicPlan, TopicSpec
 class KafkaTopicsHook(KafkaAdminClientHook):
     """Topic-level admin calls, each waiting for its result (`timeout_s`) and naming the topic on failure."""
 
-    def __init__(
-        self, kafka_config_id: str = KafkaAdminClientHook.default_conn_name, timeout_s: float = 30
-    ) -> None:
+    def __init__(self, kafka_config_id: str = KAFKA_CONN_ID, timeout_s: float = 30) -> None:
         super().__init__(kafka_config_id=kafka_config_id)
         self.timeout_s = timeout_s
 

@@ -1,6 +1,6 @@
 """Backs up a keyspace into `<backup_dir>/<UTC time>/` and keeps the newest N (cassandra_backup DAG).
 
-Delegates to `CassandraBackupHook`: snapshot, copy, schema, SHA-256 manifest, clear snapshot, retention.
+Delegates to `backup.KeyspaceBackup`: snapshot, copy, schema, SHA-256 manifest, clear snapshot, retention.
 Restore is `python -m finnhub_pipeline.cli restore` (scripts/restore_cassandra.sh).
 """
 
@@ -12,8 +12,9 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from finnhub_pipeline.hooks.backup import CassandraBackupHook
-from finnhub_pipeline.hooks.cassandra_session import CassandraSessionHook
+from finnhub_pipeline.backup import KeyspaceBackup
+from finnhub_pipeline.connections import CASSANDRA_CONN_ID
+from finnhub_pipeline.hooks.cassandra import PipelineCassandraHook
 from finnhub_pipeline.operators._arguments import as_int
 from services import contracts
 
@@ -21,7 +22,7 @@ from services import contracts
 class CassandraBackupOperator(BaseOperator):
     """Returns the backup's path, tables, file count, size and the backups deleted by retention.
 
-    :param keep: how many backups to keep (template, e.g. `{{ var.value.get('cassandra_backup_keep', 7) }}`)
+    :param keep: how many backups to keep (template, e.g. `variables.CASSANDRA_BACKUP_KEEP.template`)
     :param backup_dir: overrides the connection's `backup_dir` extra
     """
 
@@ -33,7 +34,7 @@ class CassandraBackupOperator(BaseOperator):
         keyspace: str = contracts.KEYSPACE,
         keep: int | str = 7,
         backup_dir: str | None = None,
-        cassandra_conn_id: str = "cassandra_default",
+        cassandra_conn_id: str = CASSANDRA_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -46,11 +47,9 @@ class CassandraBackupOperator(BaseOperator):
         if not str(self.keyspace).isidentifier():
             raise ValueError(f"keyspace must be a plain CQL identifier, got {self.keyspace!r}")
         keep = as_int("keep", self.keep, 1)
-        with CassandraSessionHook(self.cassandra_conn_id) as cassandra:
-            hook = CassandraBackupHook(
-                cassandra, backup_dir=Path(self.backup_dir) if self.backup_dir else None
-            )
-            result = hook.backup(self.keyspace, keep)
+        with PipelineCassandraHook(self.cassandra_conn_id) as cassandra:
+            backup = KeyspaceBackup(cassandra, backup_dir=Path(self.backup_dir) if self.backup_dir else None)
+            result = backup.backup(self.keyspace, keep)
         self.log.info(
             "event=backup_taken keyspace=%s path=%s files=%d bytes=%d deleted=%s",
             result.keyspace,

@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from finnhub_pipeline.hooks.cassandra_session import CassandraSessionHook
+from finnhub_pipeline.connections import CASSANDRA_CONN_ID
 from finnhub_pipeline.hooks.nodetool import NodetoolHook
 from services import contracts
 
@@ -31,7 +31,7 @@ class CassandraCompactionOperator(BaseOperator):
             contracts.DEAD_LETTER_TABLE,
         ),
         garbage_collect: bool = True,
-        cassandra_conn_id: str = "cassandra_default",
+        cassandra_conn_id: str = CASSANDRA_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -46,7 +46,7 @@ class CassandraCompactionOperator(BaseOperator):
         for name in (self.keyspace, *self.tables):
             if not str(name).isidentifier():
                 raise ValueError(f"{name!r} is not a plain CQL identifier")
-        nodetool = NodetoolHook(CassandraSessionHook(self.cassandra_conn_id).node_access())
+        nodetool = NodetoolHook(self.cassandra_conn_id)
         report: dict[str, dict[str, Any]] = {}
         for table in self.tables:
             before = nodetool.tablestats(self.keyspace, table)

@@ -12,8 +12,9 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from finnhub_pipeline.hooks.cassandra_session import CassandraSessionHook
-from finnhub_pipeline.hooks.migrations import CqlMigrationsHook
+from finnhub_pipeline.connections import CASSANDRA_CONN_ID
+from finnhub_pipeline.hooks.cassandra import PipelineCassandraHook
+from finnhub_pipeline.migrations import CqlMigrator
 from finnhub_pipeline.operators._arguments import from_env
 from services import contracts
 
@@ -29,7 +30,7 @@ class CqlMigrationsOperator(BaseOperator):
         migrations_dir: str | Path,
         keyspace: str = contracts.KEYSPACE,
         replication_factor: int | str | None = None,
-        cassandra_conn_id: str = "cassandra_default",
+        cassandra_conn_id: str = CASSANDRA_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -47,8 +48,8 @@ class CqlMigrationsOperator(BaseOperator):
         replication_factor = from_env(
             "replication_factor", self.replication_factor, "CASSANDRA_REPLICATION_FACTOR", 1
         )
-        with CassandraSessionHook(self.cassandra_conn_id) as cassandra:
-            applied = CqlMigrationsHook(cassandra, self.keyspace).migrate(directory, replication_factor)
+        with PipelineCassandraHook(self.cassandra_conn_id) as cassandra:
+            applied = CqlMigrator(cassandra, self.keyspace).migrate(directory, replication_factor)
         if applied:
             self.log.info("event=migrations_applied keyspace=%s files=%s", self.keyspace, ",".join(applied))
         else:

@@ -12,9 +12,10 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from finnhub_pipeline import schema_drift
+from finnhub_pipeline.connections import CASSANDRA_CONN_ID
 from finnhub_pipeline.exceptions import SchemaDriftError
-from finnhub_pipeline.hooks.cassandra_session import CassandraSessionHook
-from finnhub_pipeline.hooks.migrations import CqlMigrationsHook
+from finnhub_pipeline.hooks.cassandra import PipelineCassandraHook
+from finnhub_pipeline.migrations import CqlMigrator
 from finnhub_pipeline.schema_drift import TableShape
 from services import contracts
 
@@ -29,7 +30,7 @@ class SchemaDriftCheckOperator(BaseOperator):
         *,
         keyspace: str = contracts.KEYSPACE,
         expected: Mapping[str, TableShape] | None = None,
-        cassandra_conn_id: str = "cassandra_default",
+        cassandra_conn_id: str = CASSANDRA_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -41,8 +42,8 @@ class SchemaDriftCheckOperator(BaseOperator):
         if not str(self.keyspace).isidentifier():
             raise ValueError(f"keyspace must be a plain CQL identifier, got {self.keyspace!r}")
         expected = dict(self.expected) if self.expected is not None else schema_drift.expected_tables()
-        with CassandraSessionHook(self.cassandra_conn_id) as cassandra:
-            live = CqlMigrationsHook(cassandra, self.keyspace).live_tables()
+        with PipelineCassandraHook(self.cassandra_conn_id) as cassandra:
+            live = CqlMigrator(cassandra, self.keyspace).live_tables()
         differences = schema_drift.diff(self.keyspace, expected, live)
         if differences:
             raise SchemaDriftError(schema_drift.render_drift(self.keyspace, differences))

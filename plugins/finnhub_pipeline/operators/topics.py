@@ -12,13 +12,14 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from finnhub_pipeline import topic_settings
+from finnhub_pipeline.connections import KAFKA_CONN_ID
 from finnhub_pipeline.hooks.topics import KafkaTopicsHook
 from finnhub_pipeline.operators._arguments import as_int, from_env
 from finnhub_pipeline.topic_settings import TopicSpec
 
 
 class KafkaTopicOperator(BaseOperator):
-    """Ensures one topic. Numbers may be templates (`{{ var.value.get('...', 3) }}`); they are checked here.
+    """Ensures one topic. Numbers may be templates (a `variables.Variable.template`); they are checked here.
 
     :param topic: topic name
     :param partitions: wanted partition count (never decreased)
@@ -48,7 +49,7 @@ class KafkaTopicOperator(BaseOperator):
         compression_type: str = "producer",
         min_insync_replicas: int | str | None = None,
         extra_configs: dict[str, str] | None = None,
-        kafka_config_id: str = "kafka_default",
+        kafka_config_id: str = KAFKA_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -15,11 +15,12 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.observability.stats import Stats
 
 from finnhub_pipeline import ttl_policy
+from finnhub_pipeline.connections import CASSANDRA_CONN_ID
 from finnhub_pipeline.exceptions import TtlViolationError
-from finnhub_pipeline.hooks.cassandra_session import CassandraSessionHook
-from finnhub_pipeline.hooks.ttl_audit import TtlAuditHook
+from finnhub_pipeline.hooks.cassandra import PipelineCassandraHook
 from finnhub_pipeline.operators._arguments import as_int
 from finnhub_pipeline.ttl_policy import TtlFinding
+from finnhub_pipeline.ttl_sampling import TtlSampler
 from services import contracts
 
 
@@ -41,7 +42,7 @@ class TtlAuditOperator(BaseOperator):
         policy: Mapping[str, int] | None = None,
         probe_columns: Mapping[str, str] | None = None,
         sample_size: int | str = 1000,
-        cassandra_conn_id: str = "cassandra_default",
+        cassandra_conn_id: str = CASSANDRA_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -61,11 +62,11 @@ class TtlAuditOperator(BaseOperator):
         sample_size = as_int("sample_size", self.sample_size, 1)
         findings: list[TtlFinding] = []
         sampled: dict[str, int] = {}
-        with CassandraSessionHook(self.cassandra_conn_id) as cassandra:
-            hook = TtlAuditHook(cassandra, self.keyspace)
+        with PipelineCassandraHook(self.cassandra_conn_id) as cassandra:
+            sampler = TtlSampler(cassandra, self.keyspace)
             for table, policy_s in sorted(self.policy.items()):
-                findings += ttl_policy.table_findings(table, hook.default_ttl(table), policy_s)
-                cells = hook.sample(table, sample_size, self.probe_columns.get(table))
+                findings += ttl_policy.table_findings(table, sampler.default_ttl(table), policy_s)
+                cells = sampler.sample(table, sample_size, self.probe_columns.get(table))
                 sampled[table] = len(cells)
                 findings += ttl_policy.row_findings(table, cells, policy_s, time.time())
         counts = ttl_policy.summarize(findings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -19,8 +20,8 @@ def topic(unique_name: str, airflow_connections: None) -> Iterator[str]:
     KafkaTopicsHook().delete_topic([f"{unique_name}.trades"])
 
 
-def operator(topic: str, **overrides: object) -> KafkaTopicOperator:
-    arguments: dict[str, object] = {"partitions": 2, "replication_factor": 1, "retention_ms": 3_600_000}
+def operator(topic: str, **overrides: Any) -> KafkaTopicOperator:
+    arguments: dict[str, Any] = {"partitions": 2, "replication_factor": 1, "retention_ms": 3_600_000}
     return KafkaTopicOperator(task_id="ensure_topic", topic=topic, **{**arguments, **overrides})
 
 

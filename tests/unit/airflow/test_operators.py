@@ -1,8 +1,9 @@
-"""Operators check their arguments and delegate to hooks; the hooks are replaced by fakes here."""
+"""Operators check their arguments and delegate to hooks; the hooks (and the classes built on them) are
+replaced by fakes here."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 
@@ -90,11 +91,8 @@ class FakeCassandra:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def node_access(self) -> str:
-        return "access"
 
-
-class FakeTtlHook:
+class FakeTtlSampler:
     default_ttls: ClassVar[dict[str, int]] = {}
     cells: ClassVar[dict[str, list[SampledCell]]] = {}
 
@@ -109,16 +107,16 @@ class FakeTtlHook:
 
 
 @pytest.fixture
-def fake_ttl(monkeypatch: pytest.MonkeyPatch) -> type[FakeTtlHook]:
-    monkeypatch.setattr(ttl_audit, "CassandraSessionHook", FakeCassandra)
-    monkeypatch.setattr(ttl_audit, "TtlAuditHook", FakeTtlHook)
+def fake_ttl(monkeypatch: pytest.MonkeyPatch) -> type[FakeTtlSampler]:
+    monkeypatch.setattr(ttl_audit, "PipelineCassandraHook", FakeCassandra)
+    monkeypatch.setattr(ttl_audit, "TtlSampler", FakeTtlSampler)
     gauges: list[tuple[str, float]] = []
     monkeypatch.setattr(ttl_audit.Stats, "gauge", lambda name, value, *a, **k: gauges.append((name, value)))
-    FakeTtlHook.gauges = gauges  # type: ignore[attr-defined]
-    return FakeTtlHook
+    FakeTtlSampler.gauges = gauges  # type: ignore[attr-defined]
+    return FakeTtlSampler
 
 
-def test_ttl_audit_passes_and_reports_sampled_rows(fake_ttl: type[FakeTtlHook]) -> None:
+def test_ttl_audit_passes_and_reports_sampled_rows(fake_ttl: type[FakeTtlSampler]) -> None:
     import time
 
     now_us = int(time.time() * 1_000_000)
@@ -129,7 +127,9 @@ def test_ttl_audit_passes_and_reports_sampled_rows(fake_ttl: type[FakeTtlHook]) 
     assert ("ttl_audit.ks.t.violations", 0) in fake_ttl.gauges  # type: ignore[attr-defined]
 
 
-def test_ttl_audit_fails_on_a_row_without_ttl_and_still_reports_metrics(fake_ttl: type[FakeTtlHook]) -> None:
+def test_ttl_audit_fails_on_a_row_without_ttl_and_still_reports_metrics(
+    fake_ttl: type[FakeTtlSampler],
+) -> None:
     import time
 
     now_us = int(time.time() * 1_000_000)
@@ -140,7 +140,7 @@ def test_ttl_audit_fails_on_a_row_without_ttl_and_still_reports_metrics(fake_ttl
     assert ("ttl_audit.ks.t.violations", 1) in fake_ttl.gauges  # type: ignore[attr-defined]
 
 
-def test_ttl_audit_refuses_a_non_positive_policy(fake_ttl: type[FakeTtlHook]) -> None:
+def test_ttl_audit_refuses_a_non_positive_policy(fake_ttl: type[FakeTtlSampler]) -> None:
     with pytest.raises(ValueError, match="positive TTL"):
         ttl_audit.TtlAuditOperator(task_id="a", policy={"t": 0}).execute({})
 
@@ -148,7 +148,8 @@ def test_ttl_audit_refuses_a_non_positive_policy(fake_ttl: type[FakeTtlHook]) ->
 class FakeNodetool:
     calls: ClassVar[list[tuple[str, ...]]] = []
 
-    def __init__(self, access: Any) -> None:
+    def __init__(self, cassandra_conn_id: str) -> None:
+        assert cassandra_conn_id == "cassandra_default"
         self.sstables = 5
 
     def tablestats(self, keyspace: str, table: str) -> TableStats:
@@ -165,7 +166,6 @@ class FakeNodetool:
 
 def test_compaction_runs_stats_gc_compact_stats_and_returns_both(monkeypatch: pytest.MonkeyPatch) -> None:
     FakeNodetool.calls = []
-    monkeypatch.setattr(compaction, "CassandraSessionHook", FakeCassandra)
     monkeypatch.setattr(compaction, "NodetoolHook", FakeNodetool)
     report = compaction.CassandraCompactionOperator(task_id="c", keyspace="ks", tables=["t"]).execute({})
     assert FakeNodetool.calls == [
@@ -179,6 +179,6 @@ def test_compaction_runs_stats_gc_compact_stats_and_returns_both(monkeypatch: py
 
 
 def test_compaction_refuses_a_table_name_that_is_not_an_identifier(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compaction, "CassandraSessionHook", FakeCassandra)
+    monkeypatch.setattr(compaction, "NodetoolHook", FakeNodetool)
     with pytest.raises(ValueError, match="not a plain CQL identifier"):
         compaction.CassandraCompactionOperator(task_id="c", tables=["t; DROP"]).execute({})

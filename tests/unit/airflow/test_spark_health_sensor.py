@@ -1,7 +1,11 @@
-"""The stream health sensor: finishes with the stream task, kills a stuck job, stops a paused one."""
+"""The stream health sensor: finishes with the stream task, stops a stuck job, stops a paused one; stopping
+is `stream_process.stop_job`'s, which it is handed the job's application and checkpoint for."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -9,8 +13,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from finnhub_pipeline import stream_process, variables
 from finnhub_pipeline.sensors import spark_health
+from finnhub_pipeline.stream_process import StopResult
 from jobs.spark_stream.metrics import StreamMetrics
+from jobs.spark_stream.settings import CHECKPOINT_VARIABLE
 
 APP = "/repo/jobs/spark_stream/main.py"
 
@@ -30,7 +37,7 @@ class FakeTi:
 
 
 class FakeJob:
-    """The job's metrics page and its process, as the sensor's process hook sees them."""
+    """The job's metrics page and its processes, as the sensor sees them through `stream_process`."""
 
     def __init__(self) -> None:
         self.pids = [4242]
@@ -52,21 +59,21 @@ class FakeJob:
 def world(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     job, clock, offsets = FakeJob(), [10_000.0], [100.0]
 
-    class FakeProcessHook:
-        def __init__(self, metrics_url: str, application: str, checkpoint: str | None = None) -> None:
-            assert application == APP
+    def job_processes(checkpoint: Path | None = None, application: str | None = None) -> list[Any]:
+        assert application == APP
+        return [SimpleNamespace(pid=pid) for pid in job.pids]
 
-        def scrape(self) -> str | None:
-            return job.page()
-
-        def submit_processes(self) -> list[Any]:
-            return [SimpleNamespace(pid=pid) for pid in job.pids]
-
-        def kill(self, grace_s: float) -> list[int]:
+    def stop_job(
+        checkpoint: Path | None = None, application: str | None = None, grace_s: float = 60
+    ) -> StopResult:
+        assert application == APP
+        if job.pids:
             job.killed.append(list(job.pids))
-            return list(job.pids)
+        return StopResult(pids=tuple(job.pids), children=0, killed=(), seconds=0.0)
 
-    monkeypatch.setattr(spark_health, "SparkStreamProcessHook", FakeProcessHook)
+    monkeypatch.setattr(stream_process, "job_processes", job_processes)
+    monkeypatch.setattr(stream_process, "stop_job", stop_job)
+    monkeypatch.setattr(spark_health, "scrape_metrics", lambda url: job.page())
     monkeypatch.setattr(spark_health.time, "time", lambda: clock[0])
     sensor = spark_health.SparkStreamHealthSensor(
         task_id="watch_stream", stream_task_id="submit_stream", application=APP, stall_minutes="10"
@@ -108,12 +115,12 @@ def test_an_idle_job_without_new_trades_is_left_alone(world: SimpleNamespace) ->
     assert world.job.killed == []
 
 
-def test_a_job_without_batches_while_trades_pile_up_is_killed_once(world: SimpleNamespace) -> None:
+def test_a_job_without_batches_while_trades_pile_up_is_stopped_once(world: SimpleNamespace) -> None:
     world.job.last_batch = world.clock[0]
     results = poke_every_minute(world, 12, trades_per_minute=100)
     assert world.job.killed == [[4242]]
     assert not any(results)
-    assert world.sensor.kills == 1
+    assert world.sensor.stops == 1
 
 
 def test_a_restarted_job_gets_a_fresh_history(world: SimpleNamespace) -> None:
@@ -147,19 +154,35 @@ def test_kafka_being_unreachable_falls_back_to_the_jobs_own_lag_gauge() -> None:
     assert sensor._topic_end_offset() is None
 
 
-def test_with_a_checkpoint_only_the_process_writing_it_is_the_job(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """A test's or a benchmark's run of the same main.py, with a checkpoint of its own, is not killed."""
-    from finnhub_pipeline.hooks import spark_health
+def test_the_default_metrics_url_reads_the_port_variable_the_job_is_given() -> None:
+    sensor = spark_health.SparkStreamHealthSensor(task_id="watch_stream", stream_task_id="submit_stream")
+    assert sensor.metrics_url == f"http://127.0.0.1:{variables.SPARK_METRICS_PORT.template}/metrics"
 
-    class Process:
-        def __init__(self, pid: int) -> None:
-            self.pid, self.info = pid, {"cmdline": ["java", spark_health.SPARK_SUBMIT_CLASS, APP]}
 
-    ours = tmp_path / "ours"
-    monkeypatch.setattr(
-        spark_health, "job_processes", lambda checkpoint: [Process(1)] if checkpoint == ours else [Process(2)]
-    )
-    hook = spark_health.SparkStreamProcessHook("http://x/metrics", APP, checkpoint=str(ours))
-    assert [p.pid for p in hook.submit_processes()] == [1]
+def test_with_a_checkpoint_only_the_process_writing_it_is_stopped(tmp_path: Path) -> None:
+    """A test's or a benchmark's run of the same main.py, with a checkpoint of its own, is not stopped: real
+    processes carrying spark-submit's class and the entry file, told apart by their checkpoint variable."""
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    command = [sys.executable, "-c", "import time; time.sleep(120)", stream_process.SPARK_SUBMIT_CLASS, APP]
+    started = {
+        checkpoint: subprocess.Popen(command, env={**os.environ, CHECKPOINT_VARIABLE: str(checkpoint)})
+        for checkpoint in (ours, theirs)
+    }
+    try:
+        sensor = spark_health.SparkStreamHealthSensor(
+            task_id="watch_stream",
+            stream_task_id="submit_stream",
+            application=APP,
+            checkpoint=str(ours),
+            stall_minutes="10",
+        )
+        ti = FakeTi()
+        ti.paused = True
+        context: Any = {"ti": ti}
+        assert sensor.poke(context) is False
+        assert started[ours].wait(timeout=10) is not None
+        assert started[theirs].poll() is None
+    finally:
+        for process in started.values():
+            process.kill()
+            process.wait()

@@ -1,7 +1,8 @@
 """Applies the CQL migrations of sql/cql to a keyspace, records them, and reads the live table shapes.
 
-The plan (order, checksums, rendering) is `migration_plan`; this hook only talks to Cassandra. Applied
-versions live in `<keyspace>.schema_migrations` (`contracts.MIGRATIONS_TABLE`), created here.
+The plan (order, checksums, rendering) is `migration_plan`; `CqlMigrator` only talks to Cassandra, through
+a `PipelineCassandraHook`. Applied versions live in `<keyspace>.schema_migrations`
+(`contracts.MIGRATIONS_TABLE`), created here.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cassandra import DriverException
+from cassandra import DriverException  # type: ignore[attr-defined]
+from cassandra.metadata import KeyspaceMetadata
 
 from finnhub_pipeline import migration_plan
 from finnhub_pipeline.exceptions import MigrationError
-from finnhub_pipeline.hooks.cassandra_session import CassandraSessionHook
+from finnhub_pipeline.hooks.cassandra import PipelineCassandraHook
 from finnhub_pipeline.migration_plan import AppliedMigration, Migration
 from finnhub_pipeline.schema_drift import TableShape
 from services import contracts
@@ -22,10 +24,10 @@ from services import contracts
 log = logging.getLogger(__name__)
 
 
-class CqlMigrationsHook:
-    """Migration bookkeeping and schema reading for one keyspace over a `CassandraSessionHook`."""
+class CqlMigrator:
+    """Migration bookkeeping and schema reading for one keyspace."""
 
-    def __init__(self, cassandra: CassandraSessionHook, keyspace: str = contracts.KEYSPACE) -> None:
+    def __init__(self, cassandra: PipelineCassandraHook, keyspace: str = contracts.KEYSPACE) -> None:
         self.cassandra = cassandra
         self.keyspace = keyspace
 
@@ -33,10 +35,9 @@ class CqlMigrationsHook:
     def _table(self) -> str:
         return f"{self.keyspace}.{contracts.MIGRATIONS_TABLE}"
 
-    def _keyspace_exists(self) -> bool:
-        cluster = self.cassandra.cluster
-        cluster.refresh_schema_metadata()
-        return self.keyspace in cluster.metadata.keyspaces
+    def _keyspace_metadata(self) -> KeyspaceMetadata | None:
+        keyspace: KeyspaceMetadata | None = self.cassandra.schema_metadata().keyspaces.get(self.keyspace)
+        return keyspace
 
     def ensure_migrations_table(self) -> None:
         self.cassandra.get_conn().execute(
@@ -45,10 +46,8 @@ class CqlMigrationsHook:
         )
 
     def applied(self) -> dict[int, AppliedMigration]:
-        if not self._keyspace_exists():
-            return {}
-        keyspace = self.cassandra.cluster.metadata.keyspaces[self.keyspace]
-        if contracts.MIGRATIONS_TABLE not in keyspace.tables:
+        keyspace = self._keyspace_metadata()
+        if keyspace is None or contracts.MIGRATIONS_TABLE not in keyspace.tables:
             return {}
         rows = self.cassandra.get_conn().execute(f"SELECT version, filename, checksum FROM {self._table}")
         return {row.version: AppliedMigration(row.version, row.filename, row.checksum) for row in rows}
@@ -79,10 +78,11 @@ class CqlMigrationsHook:
 
     def live_tables(self) -> dict[str, TableShape]:
         """The keyspace's tables as `TableShape`s, from the driver's refreshed schema metadata."""
-        if not self._keyspace_exists():
+        keyspace = self._keyspace_metadata()
+        if keyspace is None:
             return {}
         tables: dict[str, TableShape] = {}
-        for name, table in self.cassandra.cluster.metadata.keyspaces[self.keyspace].tables.items():
+        for name, table in keyspace.tables.items():
             tables[name] = TableShape(
                 name=name,
                 partition_key=tuple(column.name for column in table.partition_key),

@@ -1,7 +1,8 @@
 """Reads what a TTL audit needs from Cassandra: a table's default TTL and a sample of rows' TTL/WRITETIME.
 
 Rows are sampled from a random point of the token ring (then from its start if that ran out), so a daily
-audit looks at different partitions each day. Judging the samples is `ttl_policy`'s job.
+audit looks at different partitions each day. Judging the samples is `ttl_policy`'s job; the TTL audit
+operator runs both.
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ import random
 from cassandra.metadata import TableMetadata
 
 from finnhub_pipeline.exceptions import TtlViolationError
-from finnhub_pipeline.hooks.cassandra_session import CassandraSessionHook
+from finnhub_pipeline.hooks.cassandra import PipelineCassandraHook
 from finnhub_pipeline.ttl_policy import SampledCell
 
 MIN_TOKEN, MAX_TOKEN = -(2**63), 2**63 - 1
 
 
-class TtlAuditHook:
-    def __init__(self, cassandra: CassandraSessionHook, keyspace: str) -> None:
+class TtlSampler:
+    """A table's default TTL, and sampled rows' TTL and write time, in one keyspace."""
+
+    def __init__(self, cassandra: PipelineCassandraHook, keyspace: str) -> None:
         self.cassandra = cassandra
         self.keyspace = keyspace
 
     def _table(self, table: str) -> TableMetadata:
-        cluster = self.cassandra.cluster
-        cluster.refresh_schema_metadata()
-        keyspace = cluster.metadata.keyspaces.get(self.keyspace)
+        keyspace = self.cassandra.schema_metadata().keyspaces.get(self.keyspace)
         if keyspace is None or table not in keyspace.tables:
             raise TtlViolationError(f"table {self.keyspace}.{table} does not exist: nothing to audit")
         return keyspace.tables[table]

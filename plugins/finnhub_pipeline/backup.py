@@ -1,8 +1,9 @@
-"""Backs a keyspace up from a nodetool snapshot into a checksummed folder, and restores one.
+"""`KeyspaceBackup`: backs a keyspace up from a nodetool snapshot into a checksummed folder, and restores one.
 
 Backup: snapshot -> copy SSTables to `<backup_dir>/<UTC time>/<table>/` -> schema.cql + backup.json ->
 MANIFEST.sha256 -> clear snapshot -> keep the newest N. Restore: verify -> create schema under the target
 keyspace -> stage SSTables -> `nodetool import` -> row counts. Needs the node's data directory locally.
+CQL goes through `PipelineCassandraHook`, nodetool through `NodetoolHook`, both on the same connection.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from cassandra.query import SimpleStatement
 
 from finnhub_pipeline import backup_manifest
 from finnhub_pipeline.exceptions import BackupError, RestoreError
-from finnhub_pipeline.hooks.cassandra_session import CassandraSessionHook
+from finnhub_pipeline.hooks.cassandra import PipelineCassandraHook
 from finnhub_pipeline.hooks.nodetool import NodetoolHook
 
 log = logging.getLogger(__name__)
@@ -45,18 +46,18 @@ class BackupResult:
         }
 
 
-class CassandraBackupHook:
+class KeyspaceBackup:
     """Backup and restore of one keyspace; data and backup directories come from the connection extras."""
 
     def __init__(
         self,
-        cassandra: CassandraSessionHook,
+        cassandra: PipelineCassandraHook,
         data_dir: Path | None = None,
         backup_dir: Path | None = None,
     ) -> None:
         self.cassandra = cassandra
         access = cassandra.node_access()
-        self.nodetool = NodetoolHook(access)
+        self.nodetool = NodetoolHook(cassandra.cassandra_conn_id)
         self.data_dir = data_dir or access.data_dir
         self.backup_dir = backup_dir or access.backup_dir
         if self.backup_dir is None:
@@ -108,9 +109,7 @@ class CassandraBackupHook:
         return BackupResult(final, keyspace, tables, files, size, deleted)
 
     def _schema(self, keyspace: str) -> str:
-        cluster = self.cassandra.cluster
-        cluster.refresh_schema_metadata()
-        metadata = cluster.metadata.keyspaces.get(keyspace)
+        metadata = self.cassandra.schema_metadata().keyspaces.get(keyspace)
         if metadata is None:
             raise BackupError(f"keyspace {keyspace} does not exist")
         return str(metadata.export_as_string())
@@ -203,8 +202,7 @@ class CassandraBackupHook:
 
     def count_rows(self, keyspace: str, table: str) -> int:
         """Rows of a table, counted page by page: a server-side COUNT(*) times out on a big table."""
-        cluster = self.cassandra.cluster
-        cluster.refresh_schema_metadata()
-        first_key = cluster.metadata.keyspaces[keyspace].tables[table].primary_key[0].name
+        table_metadata = self.cassandra.schema_metadata().keyspaces[keyspace].tables[table]
+        first_key = table_metadata.primary_key[0].name
         statement = SimpleStatement(f'SELECT "{first_key}" FROM {keyspace}.{table}', fetch_size=5000)
         return sum(1 for _ in self.cassandra.get_conn().execute(statement))
