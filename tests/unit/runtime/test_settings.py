@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+import stack.__main__ as stack_cli
 from services.configuration import ConfigError
+from stack import lag, reset_checkpoint
 from stack.settings import load_settings
 
 
@@ -52,3 +56,25 @@ def test_the_config_error_never_contains_the_api_key(monkeypatch: pytest.MonkeyP
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert "sekrit-key-123" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("main", "program"),
+    [
+        (lambda: stack_cli.main(["status"]), "stack"),
+        (lambda: lag.main([]), "kafka-lag"),
+        (lambda: reset_checkpoint.main(["--from", "latest"]), "reset-checkpoint"),
+    ],
+)
+def test_a_bad_setting_stops_a_runtime_command_with_one_line_and_status_2(
+    main: Callable[[], int], program: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KAFKA_PORT", "ninety")
+
+    with pytest.raises(SystemExit) as exited:
+        main()
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{program}: invalid configuration: KAFKA_PORT: ")
+    assert err.count("\n") == 1
