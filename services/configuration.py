@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NoReturn, Self
 
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -71,7 +71,7 @@ class PipelineSettings(BaseSettings):
             exit_on_config_error(program, error)
 
 
-def exit_on_config_error(program: str, error: ConfigError) -> Any:
+def exit_on_config_error(program: str, error: ConfigError) -> NoReturn:
     """Prints the one line of a configuration error for `program` and exits with status 2."""
     sys.stderr.write(f"{program}: invalid configuration: {error}\n")
     raise SystemExit(EXIT_CONFIG)
