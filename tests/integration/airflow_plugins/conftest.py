@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+# Before anything imports airflow, which reads its configuration once, at import.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-sys.path.insert(0, str(ROOT / "plugins"))
 
-from stack import health  # noqa: E402
-from stack.control_plane import connections  # noqa: E402
-from stack.settings import RuntimeSettings, load_settings  # noqa: E402
-from tests.integration.conftest import run_stack  # noqa: E402
+from stack import health
+from stack.control_plane import connections
+from stack.settings import RuntimeSettings, load_settings
+from tests.integration.conftest import run_stack
 
 
 @pytest.fixture(scope="session")

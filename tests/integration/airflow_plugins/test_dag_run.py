@@ -73,7 +73,6 @@ def test_bootstrap_and_maintenance_operators_succeed_in_a_real_dag_run(
         "PROBE_KEYSPACE": keyspace,
         "PROBE_TOPIC": topic,
         "PROBE_CQL": str(ROOT / "sql" / "cql"),
-        "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}",
     }
     try:
         result = subprocess.run(
