@@ -22,7 +22,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 from stack import health
 from stack.control_plane import connections
 from stack.settings import RuntimeSettings, load_settings
-from tests.integration.conftest import run_stack
+from testkit.runtime import run_stack
 
 
 @pytest.fixture(scope="session")

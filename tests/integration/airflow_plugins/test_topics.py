@@ -63,7 +63,7 @@ def test_fewer_partitions_than_the_topic_has_fails_readably(topic: str) -> None:
 
 def test_end_offsets_count_every_record_written(topic: str, runtime: RuntimeSettings) -> None:
     operator(topic).execute({})
-    producer = Producer({"bootstrap.servers": runtime.kafka_bootstrap})
+    producer = Producer(runtime.kafka_connection().client_options())
     for index in range(7):
         producer.produce(topic, key=f"S{index}", value=b"{}")
     assert producer.flush(30) == 0

@@ -8,6 +8,7 @@ code and rules define.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -489,3 +490,23 @@ def test_python_images_install_the_project_as_a_package_not_a_pythonpath(dockerf
     assert "PYTHONPATH=" not in text
     assert "COPY pyproject.toml" in text or "COPY --chown=airflow:root pyproject.toml" in text
     assert re.search(r"pip install (--no-cache-dir )?--no-deps /opt/pipeline$", text, re.MULTILINE)
+
+
+def test_compose_airflow_connections_are_the_ones_the_shared_builders_make() -> None:
+    """docker-compose writes its connections as fixed JSON; they must say what the local runtime's
+    (finnhub_pipeline.connections) would for the compose host names."""
+    from finnhub_pipeline import connections
+    from services.cassandra_session import CassandraConnection
+    from services.kafka_options import KafkaConnection
+
+    environment = compose_services()["airflow-scheduler"]["environment"]
+    kafka = json.loads(environment["AIRFLOW_CONN_KAFKA_DEFAULT"])
+    cassandra = json.loads(environment["AIRFLOW_CONN_CASSANDRA_DEFAULT"])
+
+    assert kafka == connections.kafka_airflow_connection(KafkaConnection("kafka:9092"))
+    expected = connections.cassandra_airflow_connection(CassandraConnection(hosts=("cassandra",)))
+    assert {key: cassandra[key] for key in ("conn_type", "host", "port")} == {
+        key: expected[key] for key in ("conn_type", "host", "port")
+    }
+    client_extras = {key: cassandra["extra"][key] for key in connections.CASSANDRA_CLIENT_EXTRAS}
+    assert client_extras == {key: expected["extra"][key] for key in connections.CASSANDRA_CLIENT_EXTRAS}

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from services.kafka_options import KafkaConnection
 from services.producer.kafka_sink import KafkaSink, producer_config
 from services.producer.metrics import ProducerMetrics
 from services.producer.records import KafkaRecord
@@ -170,7 +171,7 @@ def test_a_batch_refused_for_another_reason_raises_as_produce_does(
 
 def test_the_real_client_refuses_the_tail_of_a_batch_once_its_queue_is_full() -> None:
     # What send_batch relies on, checked against confluent-kafka itself (no broker needed to queue).
-    producer = Producer({"bootstrap.servers": "127.0.0.1:1", "queue.buffering.max.messages": 3})
+    producer = Producer(KafkaConnection("127.0.0.1:1").client_options({"queue.buffering.max.messages": 3}))
     messages = batch("AAPL", "MSFT", "AAPL", "MSFT", "AAPL")
     assert producer.produce_batch("trades", messages, on_delivery=lambda err, msg: None) == 3
     assert ["_error" in m for m in messages] == [False, False, False, True, True]

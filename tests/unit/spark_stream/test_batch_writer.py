@@ -61,10 +61,15 @@ class RecordingWriter:
                 out.write(json.dumps([self.table, fields], default=str) + "\n")
 
 
-def recorded(path: Path, table: str | None = None) -> list[dict[str, Any]]:
-    """The rows written to `table` (or, as `[table, row]` pairs, to every table), in the order written."""
+def written(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Every (table, row) written, in the order written."""
     lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    return lines if table is None else [row for written_to, row in lines if written_to == table]
+    return [(table, row) for table, row in lines]
+
+
+def recorded(path: Path, table: str) -> list[dict[str, Any]]:
+    """The rows written to `table`, in the order written."""
+    return [row for written_to, row in written(path) if written_to == table]
 
 
 @pytest.fixture
@@ -109,7 +114,7 @@ def test_batch_writes_trades_dead_letters_and_touched_bars(
         MINUTE - 60_000,
         MINUTE,
     ]
-    assert recorded(writes)[-1][0] == contracts.AGGREGATES_TABLE  # bars come after the trades
+    assert written(writes)[-1][0] == contracts.AGGREGATES_TABLE  # bars come after the trades
 
     def value(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(name, labels)
@@ -133,7 +138,7 @@ def test_window_written_by_two_tasks_is_recomputed_after_both(
     write_micro_batch(batch_writer(tmp_path, registry), two_partitions, 9)
 
     trades, bars = contracts.TRADES_TABLE, contracts.AGGREGATES_TABLE
-    writes = recorded(tmp_path / "writes.jsonl")
+    writes = written(tmp_path / "writes.jsonl")
     # Each task writes its trade and its bar; the driver recomputes the shared window after both.
     assert [table for table, _ in writes] == [trades, bars, trades, bars, bars]
     assert writes[-1][1]["window_start_ms"] == MINUTE

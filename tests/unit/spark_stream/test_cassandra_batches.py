@@ -22,7 +22,8 @@ class Batch:
     """Records what `execute_batched` puts in each batch."""
 
     def __init__(self, **options: Any) -> None:
-        self.options, self.rows = options, []
+        self.options: dict[str, Any] = options
+        self.rows: list[tuple[Any, ...]] = []
 
     def add(self, statement: Statement, row: tuple[Any, ...]) -> None:
         self.rows.append(row)
