@@ -7,16 +7,34 @@ as it is); `GET /control/stats` reports what was sent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import orjson
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-if TYPE_CHECKING:
-    from services.producer.simulator.server import SimulatorServer
+from services.producer.simulator.sessions import ClientSession
+from services.producer.simulator.settings import SimulatorSettings
+
+
+class ControlledServer(Protocol):
+    """What the control endpoint asks of the simulator's server (server.py serves this module, not the
+    other way round)."""
+
+    settings: SimulatorSettings
+
+    @property
+    def sessions(self) -> Mapping[Any, ClientSession]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def drop(self, session: ClientSession, cause: str) -> bool: ...
+    def silence(self, session: ClientSession, seconds: float, cause: str) -> None: ...
+    async def send(self, session: ClientSession, frame: bytes, fault: str | None = None) -> bool: ...
+    async def send_garbage(self, session: ClientSession) -> bool: ...
+    async def send_repeat(self, session: ClientSession) -> bool: ...
+
 
 ACTIONS = ("drop", "silence", "resume", "garbage", "repeat", "send", "stats")
 
@@ -28,7 +46,7 @@ def json_response(status: HTTPStatus, body: object) -> Response:
 
 
 async def handle(
-    server: SimulatorServer, connection: ServerConnection, action: str, query: dict[str, list[str]]
+    server: ControlledServer, connection: ServerConnection, action: str, query: dict[str, list[str]]
 ) -> Response:
     """Run one control action; 400 for a bad parameter, 404 for an unknown action or client."""
     if action == "stats":
