@@ -39,11 +39,6 @@ def subscribe_message(symbol: str) -> str:
     return orjson.dumps({"type": "subscribe", "symbol": symbol}).decode("utf-8")
 
 
-def unsubscribe_message(symbol: str) -> str:
-    """The client message that unsubscribes from one symbol."""
-    return orjson.dumps({"type": "unsubscribe", "symbol": symbol}).decode("utf-8")
-
-
 class FinnhubConnection:
     """One open WebSocket to Finnhub (or the simulator)."""
 

@@ -196,18 +196,10 @@ class KafkaSink:
             if err is None:
                 acked[0] += 1
             else:
-                self.on_delivery(err, msg)
+                self._count_failure(msg.topic() or topic, _symbol(msg.key()), str(err))
 
         self._on_delivery[topic] = on_delivery
         return on_delivery
-
-    def on_delivery(self, err: Any, msg: Any) -> None:
-        """Delivery report from librdkafka: count every record once, as sent or as failed."""
-        topic = msg.topic() or "unknown"
-        if err is None:
-            self._metrics.kafka_messages_sent.labels(topic=topic).inc()
-            return
-        self._count_failure(topic, _symbol(msg.key()), str(err))
 
     def _publish_acks(self) -> None:
         for topic, acked in self._acked.items():

@@ -27,15 +27,6 @@ class ProcessedFrame:
     trade_messages: list[dict[str, bytes]] = field(default_factory=list)
     dead_letter_records: list[KafkaRecord] = field(default_factory=list)
 
-    @property
-    def records(self) -> list[KafkaRecord]:
-        """Every record of the frame: its trades, then its dead letters."""
-        trade_records = [
-            KafkaRecord(self.trades_topic, message["key"], message["value"], message["key"].decode("utf-8"))
-            for message in self.trade_messages
-        ]
-        return trade_records + self.dead_letter_records
-
 
 class FrameProcessor:
     """Turns frames into records for one replica's symbols and topics."""

@@ -26,12 +26,6 @@ class KafkaRecord(NamedTuple):
     symbol: str | None
 
 
-def trade_record(trade: Trade, topic: str) -> KafkaRecord:
-    """A trade as a Kafka record keyed by its symbol (one trade of `trade_messages`)."""
-    (message,) = trade_messages([trade])
-    return KafkaRecord(topic, message["key"], message["value"], trade.symbol)
-
-
 def trade_messages(trades: Sequence[Trade]) -> list[dict[str, bytes]]:
     """The trades as messages for `Producer.produce_batch`, in order: {"key": symbol, "value": the versioned
     record of contracts.TRADE_FIELDS, fields in that order}. The one encoder of trades: it runs for every

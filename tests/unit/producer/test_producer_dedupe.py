@@ -48,8 +48,8 @@ def test_a_repeated_trade_frame_is_produced_once() -> None:
     frames = processor()
     first = frames.process(FRAME, NOW_MS, now_s=1.0)
     second = frames.process(FRAME, NOW_MS + 5, now_s=2.0)
-    assert len(first.records) == 1 and not first.duplicate
-    assert second.duplicate and second.records == []
+    assert len(first.trade_messages) + len(first.dead_letter_records) == 1 and not first.duplicate
+    assert second.duplicate and second.trade_messages == [] and second.dead_letter_records == []
 
 
 def test_a_different_trade_frame_is_not_a_duplicate() -> None:

@@ -19,7 +19,7 @@ from services.producer.frames import (
     frame_digest,
     parse_frame,
 )
-from services.producer.records import dead_letter_record, trade_record
+from services.producer.records import dead_letter_record, trade_messages
 
 NOW_MS = 1_700_000_000_000
 RULES = ValidationRules(symbols=frozenset({"AAPL", "BINANCE:BTCUSDT"}), max_frame_bytes=4096)
@@ -55,8 +55,8 @@ def assert_accounted_for(frame: bytes, rules: ValidationRules = RULES) -> None:
         assert isinstance(dead.reason, DeadLetterReason)
         record = json.loads(dead_letter_record(dead, "dlq").value)
         assert len(record["raw"]) <= contracts.MAX_RAW_CHARS
-    for trade in outcome.trades:
-        record = json.loads(trade_record(trade, "trades").value)
+    for trade, message in zip(outcome.trades, trade_messages(outcome.trades), strict=True):
+        record = json.loads(message["value"])
         assert record["price"] > 0 and record["volume"] >= 0
         assert trade.symbol in rules.symbols
 

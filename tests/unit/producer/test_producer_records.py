@@ -6,7 +6,14 @@ import json
 
 from services import contracts
 from services.producer.frames import DeadLetter, DeadLetterReason, Trade
-from services.producer.records import dead_letter_record, trade_messages, trade_record
+from services.producer.records import dead_letter_record, trade_messages
+
+
+def encoded(trade: Trade) -> dict[str, bytes]:
+    """One trade through the producer's encoder (`trade_messages`, which the service calls per frame)."""
+    (message,) = trade_messages([trade])
+    return message
+
 
 TRADE = Trade(
     "0123456789abcdef-4", "IC MARKETS:1", 1.08345, 0.5, 1_700_000_000_123, ("1", "12"), 1_700_000_000_456
@@ -14,12 +21,12 @@ TRADE = Trade(
 
 
 def test_trade_record_value_has_exactly_the_contract_fields_in_order() -> None:
-    value = json.loads(trade_record(TRADE, "trades").value)
+    value = json.loads(encoded(TRADE)["value"])
     assert tuple(value) == contracts.TRADE_FIELDS
 
 
 def test_trade_record_value_carries_the_trade_and_the_schema_version() -> None:
-    value = json.loads(trade_record(TRADE, "trades").value)
+    value = json.loads(encoded(TRADE)["value"])
     assert value == {
         "schema_version": contracts.TRADE_SCHEMA_VERSION,
         "trade_id": "0123456789abcdef-4",
@@ -33,10 +40,8 @@ def test_trade_record_value_carries_the_trade_and_the_schema_version() -> None:
     assert isinstance(value["trade_ts_ms"], int) and isinstance(value["price"], float)
 
 
-def test_trade_record_is_keyed_by_the_symbol_in_utf8_on_the_given_topic() -> None:
-    record = trade_record(TRADE, "trades-x")
-    assert record.key == b"IC MARKETS:1"
-    assert record.topic == "trades-x"
+def test_trade_message_is_keyed_by_the_symbol_in_utf8() -> None:
+    assert encoded(TRADE)["key"] == b"IC MARKETS:1"
 
 
 def test_dead_letter_record_value_has_exactly_the_contract_fields_in_order() -> None:
@@ -57,12 +62,9 @@ def test_dead_letter_of_a_whole_frame_has_no_key() -> None:
     assert dead_letter_record(dead, "dlq").key is None
 
 
-def test_batch_messages_carry_the_same_key_and_value_bytes_as_single_records() -> None:
+def test_a_frames_messages_are_each_trade_encoded_alone_in_order() -> None:
     trades = [TRADE, TRADE._replace(trade_id="0123456789abcdef-5", symbol="AAPL", conditions=(), price=2e-7)]
-    messages = trade_messages(trades)
-    assert [(m["key"], m["value"]) for m in messages] == [
-        (record.key, record.value) for record in (trade_record(t, "trades") for t in trades)
-    ]
+    assert trade_messages(trades) == [encoded(trade) for trade in trades]
 
 
 def test_a_trade_holds_the_contract_fields_after_the_schema_version_in_order() -> None:
@@ -71,6 +73,6 @@ def test_a_trade_holds_the_contract_fields_after_the_schema_version_in_order() -
 
 def test_each_encoded_field_has_the_json_type_of_its_contract_type() -> None:
     json_types = {"int": int, "bigint": int, "double": float, "string": str, "array<string>": list}
-    value = json.loads(trade_record(TRADE, "trades").value)
+    value = json.loads(encoded(TRADE)["value"])
     for field in contracts.TRADE_RECORD:
         assert isinstance(value[field.name], json_types[field.type]), field
