@@ -2,6 +2,10 @@
 
 One market loop stamps and sends trades (or replays a recording) to every subscribed client, a ping loop
 sends Finnhub's pings, and control.py serves the HTTP control endpoint on the same port.
+
+Longer than most modules (~370 lines): its loops and fault injections all act on the one set of client
+sessions and counters; the parts with their own reason to change (control endpoint, sessions, market,
+replay, settings) are modules of their own already.
 """
 
 from __future__ import annotations
