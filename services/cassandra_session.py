@@ -2,13 +2,15 @@
 driver's `Cluster` from it, and the environment variables that configure it.
 
 Used by the Spark job's executors, the Airflow hooks, the operations tools, the health probes, the
-benchmarks and the tests: contact points, port, data center, consistency, credentials (and, later, TLS) are
-set here once.
+benchmarks and the tests: contact points, port, data center, consistency, credentials and TLS are set here
+once.
 """
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Literal
 
 from cassandra import ConsistencyLevel  # type: ignore[attr-defined]
@@ -45,6 +47,9 @@ class CassandraConnection:
     password: str | None = field(default=None, repr=False)
     request_timeout_s: float = 30.0
     connect_timeout_s: float = 15.0
+    ca_certs: str | None = None
+    """PEM file of the CA that signed the nodes' certificates: set, the client speaks TLS and verifies the
+    node's certificate and host name. A path, not an SSLContext: the connection must stay picklable."""
 
 
 def cassandra_cluster(connection: CassandraConnection) -> Cluster:
@@ -58,6 +63,9 @@ def cassandra_cluster(connection: CassandraConnection) -> Cluster:
     auth = (
         PlainTextAuthProvider(connection.username, connection.password or "") if connection.username else None
     )
+    # create_default_context: certificate and host name verified (the legacy ssl_options path checks neither
+    # unless asked to, and cqlsh's way of asking does not work).
+    tls = ssl.create_default_context(cafile=connection.ca_certs) if connection.ca_certs else None
     return Cluster(
         contact_points=list(connection.hosts),
         port=connection.port,
@@ -65,6 +73,7 @@ def cassandra_cluster(connection: CassandraConnection) -> Cluster:
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         auth_provider=auth,
         connect_timeout=connection.connect_timeout_s,
+        ssl_context=tls,
     )
 
 
@@ -80,7 +89,9 @@ def cassandra_session(connection: CassandraConnection, keyspace: str | None = No
 
 class CassandraClientSettings(PipelineSettings):
     """The Cassandra connection variables shared by every program that reads its settings from the
-    environment (the local runtime builds its connection from its own node settings instead)."""
+    environment (the local runtime builds its connection from its own node settings instead).
+
+    CASSANDRA_PASSWORD may also come from a file named `cassandra_password` in PIPELINE_SECRETS_DIR."""
 
     cassandra_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_HOSTS
     cassandra_port: int = Field(DEFAULT_PORT, gt=0, lt=65536)
@@ -88,6 +99,7 @@ class CassandraClientSettings(PipelineSettings):
     cassandra_consistency: Consistency = DEFAULT_CONSISTENCY
     cassandra_username: str | None = None
     cassandra_password: SecretStr | None = None
+    cassandra_ssl_ca_certs: Path | None = None
 
     @field_validator("cassandra_hosts", mode="before")
     @classmethod
@@ -107,4 +119,5 @@ class CassandraClientSettings(PipelineSettings):
             consistency=self.cassandra_consistency,
             username=self.cassandra_username,
             password=self.cassandra_password.get_secret_value() if self.cassandra_password else None,
+            ca_certs=str(self.cassandra_ssl_ca_certs) if self.cassandra_ssl_ca_certs else None,
         )

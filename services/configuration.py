@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 EXIT_CONFIG = 2
 """The exit status of a program stopped by a bad setting (as a shell's usage errors)."""
+SECRETS_DIR_VARIABLE = "PIPELINE_SECRETS_DIR"
+"""A folder of secret files, one per setting, named after the field (`kafka_sasl_password`): how passwords
+reach a program without an environment variable, a command line or an Airflow template holding them."""
 
 
 class ConfigError(Exception):
@@ -54,8 +57,13 @@ class PipelineSettings(BaseSettings):
         """The settings from the environment (`values` win); raises `ConfigError` with one line."""
         secrets = [os.environ.get(name, "") for name in cls.secret_variables()]
         secrets += [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in values.values()]
+        secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
+        if secrets_dir:
+            if not os.path.isdir(secrets_dir):
+                raise ConfigError(f"{SECRETS_DIR_VARIABLE}: {secrets_dir} is not a folder")
+            secrets += _file_secrets(secrets_dir)
         try:
-            return cls(**values)
+            return cls(**values, _secrets_dir=secrets_dir or None)
         except ValidationError as error:
             line = error_line(error, cls.secret_variables(), cls.show_values)
         except SettingsError as error:
@@ -97,6 +105,16 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def _file_secrets(folder: str) -> list[str]:
+    """The values of the secret files in `folder`, so an error line can never echo one."""
+    values = []
+    for entry in os.scandir(folder):
+        if entry.is_file():
+            with open(entry.path, encoding="utf-8") as secret:
+                values.append(secret.read().strip())
+    return values
 
 
 def _is_secret(annotation: object) -> bool:
