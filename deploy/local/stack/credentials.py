@@ -102,7 +102,7 @@ def write_secret_folder(folder: Path, files: Mapping[str, str]) -> Path:
     for stale in set(folder.iterdir()) - {folder / name for name in files}:
         stale.unlink()
     for name, value in files.items():
-        _write_private(folder / name, value)
+        write_private(folder / name, value)
     return folder
 
 
@@ -126,10 +126,11 @@ def _read(path: Path) -> dict[str, str]:
 
 def _write(path: Path, document: Mapping[str, str]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_private(path, json.dumps(dict(document), indent=2, sort_keys=True) + "\n")
+    write_private(path, json.dumps(dict(document), indent=2, sort_keys=True) + "\n")
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Writes `text` to `path` with mode 0600 (unchanged content keeps its mtime)."""
     if path.exists() and path.read_text(encoding="utf-8") == text and not path.stat().st_mode & 0o077:
         return  # unchanged: keep the mtime, so nothing restarts for it
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
