@@ -21,7 +21,7 @@ KAFKA_CONN_ID = "kafka_default"
 CASSANDRA_CONN_ID = "cassandra_default"
 SPARK_CONN_ID = "spark_default"
 
-CASSANDRA_CLIENT_EXTRAS = ("local_dc", "consistency", "request_timeout_s")
+CASSANDRA_CLIENT_EXTRAS = ("local_dc", "consistency", "request_timeout_s", "ca_certs")
 """Extras of a Cassandra connection that configure the client; the others describe the node (JMX, nodetool,
 data and backup folders) for the maintenance tasks (`NodeAccess`)."""
 DEFAULT_JMX_PORT = 7199
@@ -60,6 +60,8 @@ def cassandra_airflow_connection(connection: CassandraConnection, **node_extras:
             **node_extras,
         },
     }
+    if connection.ca_certs:
+        document["extra"]["ca_certs"] = connection.ca_certs  # TLS, verified against this CA
     if connection.username:
         document["login"] = connection.username
         document["password"] = connection.password or ""
@@ -80,6 +82,7 @@ def cassandra_connection(conn: AirflowConnection) -> CassandraConnection:
         username=conn.login or None,
         password=conn.password or None,
         request_timeout_s=float(extras.get("request_timeout_s", defaults.request_timeout_s)),
+        ca_certs=str(extras["ca_certs"]) if extras.get("ca_certs") else None,
     )
 
 
