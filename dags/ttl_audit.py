@@ -8,6 +8,10 @@ Violations: a wrong default TTL, a row without TTL, a TTL beyond the policy, a r
 retention ran out. Each is a log line; counts go to StatsD (`airflow.ttl_audit.<keyspace>.<table>.*`) and
 XCom; any violation fails the run with `TtlViolationError`.
 
+On by default: `make up` unpauses it. Its schedule is a `CronTriggerTimetable` in UTC without catchup, so on
+unpause Airflow creates the latest past scheduled run at once (a fresh stack gets one run right away), then
+one per day (05:00 UTC).
+
 Variables (optional): `ttl_audit_sample_size` (1000 rows per table). Connection: `cassandra_default`.
 """
 
@@ -15,17 +19,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, CronTriggerTimetable
 
 from finnhub_pipeline import variables
-from finnhub_pipeline.dag_defaults import dag_kwargs
+from finnhub_pipeline.dag_defaults import MAINTENANCE_TAG, dag_kwargs
 from finnhub_pipeline.operators.ttl_audit import TtlAuditOperator
 from services import contracts
 
 with DAG(
     dag_id="ttl_audit",
-    schedule="0 5 * * *",
-    **dag_kwargs(doc_md=__doc__, extra_tags=("maintenance", "cassandra", "retention")),
+    schedule=CronTriggerTimetable("0 5 * * *", timezone="UTC"),
+    **dag_kwargs(doc_md=__doc__, extra_tags=(MAINTENANCE_TAG, "cassandra", "retention")),
 ):
     TtlAuditOperator(
         task_id="audit_ttl",

@@ -13,6 +13,10 @@ from typing import Any
 OWNER = "market-data"
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 TAGS = ("finnhub-pipeline",)
+MAINTENANCE_TAG = "maintenance"
+MAINTENANCE_DAG_IDS = ("cassandra_backup", "cassandra_compaction", "ttl_audit", "reconciliation")
+"""The scheduled maintenance DAGs (tagged MAINTENANCE_TAG): `make up` unpauses them, so they run on their
+schedules without anyone opening the UI."""
 
 
 def default_args(**overrides: Any) -> dict[str, Any]:

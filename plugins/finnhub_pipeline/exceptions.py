@@ -45,3 +45,19 @@ class RestoreError(PipelineOperationError):
 
 class TtlViolationError(PipelineOperationError):
     """A table's TTL or sampled rows break the retention policy."""
+
+
+class ReconciliationRangeError(PipelineOperationError, ValueError):
+    """The reconciliation's requested time range is malformed (not ISO-8601 UTC, reversed, in the future)."""
+
+
+class ReconciliationMismatchError(PipelineOperationError):
+    """Kafka, `trades_v2` and `trade_aggregates` disagree; the message names each symbol and hour."""
+
+
+class StreamBehindError(PipelineOperationError):
+    """The stream job has not yet written the Kafka records a reconciliation checks (it is down or behind)."""
+
+
+class KafkaReadError(PipelineOperationError):
+    """Reading a range of a topic's records failed or stalled; the message names topic and partition."""

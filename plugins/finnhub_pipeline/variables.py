@@ -75,5 +75,15 @@ KAFKA_MIN_INSYNC_REPLICAS: Final = Variable(
 # --- maintenance ---------------------------------------------------------------------------------------
 CASSANDRA_BACKUP_KEEP: Final = Variable("cassandra_backup_keep", "7", "Backups kept by cassandra_backup")
 TTL_AUDIT_SAMPLE_SIZE: Final = Variable("ttl_audit_sample_size", "1000", "Rows per table ttl_audit samples")
+RECONCILIATION_LATE_GRACE_MINUTES: Final = Variable(
+    "reconciliation_late_grace_minutes",
+    "10",
+    "Trades reaching Kafka up to this long after their hour count as its trades (reconciliation)",
+)
+RECONCILIATION_STREAM_WAIT_MINUTES: Final = Variable(
+    "reconciliation_stream_wait_minutes",
+    "15",
+    "How long reconciliation waits for the stream job to write the records it checks",
+)
 
 ALL: Final = tuple(value for value in list(globals().values()) if isinstance(value, Variable))

@@ -20,7 +20,8 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import DAG
 from airflow.serialization.serialized_objects import DagSerialization
 
-from finnhub_pipeline import stream_submit, variables
+from finnhub_pipeline import dag_defaults, stream_submit, variables
+from finnhub_pipeline.operators.reconciliation import ReconciliationOperator
 from finnhub_pipeline.sensors.spark_health import SparkStreamHealthSensor
 from jobs.spark_stream.settings import StreamSettings
 from services import layout
@@ -35,6 +36,7 @@ EXPECTED_DAGS = {
     "cassandra_compaction",
     "cassandra_backup",
     "ttl_audit",
+    "reconciliation",
 }
 IMPORT_LIMIT_S = 2.0
 
@@ -54,7 +56,7 @@ def test_every_dag_file_imports_without_error(dag_bag: DagBag) -> None:
     assert dag_bag.import_errors == {}, "\n".join(f"{f}: {e}" for f, e in dag_bag.import_errors.items())
 
 
-def test_the_five_pipeline_dags_are_found(dag_bag: DagBag) -> None:
+def test_the_six_pipeline_dags_are_found(dag_bag: DagBag) -> None:
     assert set(dag_bag.dags) == EXPECTED_DAGS
 
 
@@ -266,3 +268,74 @@ def test_stream_supervisor_renders_to_the_intended_spark_submit_command(
     env = task.env_vars or {}
     assert env["SPARK_STREAM_CHECKPOINT_LOCATION"] == str(ROOT / "var" / "checkpoints" / "spark_stream")
     assert env["SPARK_METRICS_PORT"] == "8001"
+
+
+def test_the_maintenance_dags_are_the_ones_make_up_unpauses(dag_bag: DagBag) -> None:
+    tagged = {dag_id for dag_id, dag in dag_bag.dags.items() if dag_defaults.MAINTENANCE_TAG in dag.tags}
+    assert tagged == set(dag_defaults.MAINTENANCE_DAG_IDS)
+
+
+SCHEDULES = {
+    "cassandra_backup": "0 2 * * *",
+    "cassandra_compaction": "30 3 * * *",
+    "ttl_audit": "0 5 * * *",
+    "reconciliation": "15 * * * *",
+}
+
+
+@pytest.mark.parametrize("dag_id", dag_defaults.MAINTENANCE_DAG_IDS)
+def test_maintenance_dags_run_on_a_cron_trigger_in_utc_without_catchup(dag_bag: DagBag, dag_id: str) -> None:
+    # A cron string would give a CronTriggerTimetable or a CronDataIntervalTimetable depending on
+    # [scheduler] create_cron_data_intervals (the unit-test config turns it on); the DAGs name theirs.
+    # Trigger: a run at each cron time (logical date = that time); without catchup the scheduler creates the
+    # latest past one as soon as the DAG is unpaused.
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    dag = dag_bag.dags[dag_id]
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    assert isinstance(serialized.timetable, CronTriggerTimetable)
+    assert serialized.timetable.serialize()["expression"] == SCHEDULES[dag_id]
+    assert serialized.timetable.serialize()["timezone"] == "UTC"
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+
+
+def test_reconciliation_runs_hourly_after_the_grace_with_range_params(dag_bag: DagBag) -> None:
+    dag = dag_bag.dags["reconciliation"]
+    task = dag.get_task("reconcile")
+    assert isinstance(task, ReconciliationOperator)
+    # Minute 15 leaves the default 10-minute grace and 5 minutes for the job to write the hour's end.
+    assert int(variables.RECONCILIATION_LATE_GRACE_MINUTES.default) < 15
+    assert set(dag.params) == {"start", "end"}
+    assert dag.params["start"] is None and dag.params["end"] is None
+    assert task.checkpoint == variables.SPARK_CHECKPOINT_DIR.template
+    assert task.late_grace_minutes == variables.RECONCILIATION_LATE_GRACE_MINUTES.template
+    assert task.stream_wait_minutes == variables.RECONCILIATION_STREAM_WAIT_MINUTES.template
+    assert {"start", "end", "checkpoint", "late_grace_minutes"} <= set(task.template_fields)
+
+
+@pytest.mark.parametrize(
+    ("conf", "expected"),
+    [
+        ({}, ("", "")),
+        (
+            {"start": "2026-05-01T09:00:00Z", "end": "2026-05-01T10:00:00Z"},
+            ("2026-05-01T09:00:00Z", "2026-05-01T10:00:00Z"),
+        ),
+    ],
+)
+def test_reconciliation_params_render_to_the_operators_range(
+    dag_bag: DagBag, conf: dict[str, str], expected: tuple[str, str]
+) -> None:
+    from airflow.sdk.definitions.param import ParamsDict
+    from jinja2 import Environment
+
+    dag = dag_bag.dags["reconciliation"]
+    task = dag.get_task("reconcile")
+    params = ParamsDict(dict(dag.params))
+    params.update(conf)
+    environment = Environment()
+    rendered = tuple(
+        environment.from_string(template).render(params=params.dump()) for template in (task.start, task.end)
+    )
+    assert rendered == expected

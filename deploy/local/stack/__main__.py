@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from finnhub_pipeline.dag_defaults import MAINTENANCE_DAG_IDS
 from services.configuration import ConfigError, exit_on_config_error
 
 from . import control_plane, engines, health, pipeline, render, tools
@@ -104,6 +105,28 @@ def _bootstrap_once(settings: RuntimeSettings) -> None:
     marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
+def _unpause_maintenance_once(settings: RuntimeSettings) -> None:
+    """Unpauses each maintenance DAG the first time `up` sees it (backup, compaction, TTL audit,
+    reconciliation), so they run on their schedules without anyone opening the UI; one paused later by hand
+    stays paused. The ids already unpaused are kept in var/airflow/maintenance-unpaused."""
+    marker = settings.var_dir / "airflow" / "maintenance-unpaused"
+    done = set(marker.read_text().split()) if marker.exists() else set()
+    pending = [
+        dag for dag in MAINTENANCE_DAG_IDS if dag not in done and (ROOT / "dags" / f"{dag}.py").exists()
+    ]
+    if not pending:
+        return
+    api = AirflowApi(settings)
+    for dag_id in pending:
+        api.wait_for_dag(dag_id, timeout_s=300)
+        api.set_paused(dag_id, False)
+        done.add(dag_id)
+        marker.write_text("\n".join(sorted(done)) + "\n")
+    _say(
+        f"unpaused the maintenance DAGs {', '.join(pending)}: each runs on its schedule (README, Maintenance)"
+    )
+
+
 def up(settings: RuntimeSettings) -> None:
     started = time.monotonic()
     control_plane.write_environment(settings, Path(sys.executable).parent)
@@ -127,6 +150,8 @@ def up(settings: RuntimeSettings) -> None:
     if (ROOT / "dags" / f"{STREAM_DAG}.py").exists():
         AirflowApi(settings).set_paused(STREAM_DAG, False)
         _say(f"unpaused DAG {STREAM_DAG}: Airflow submits and supervises the Spark job")
+    if engines.in_group(engines.CONTROL_PLANE, settings):
+        _unpause_maintenance_once(settings)
 
     _say(f"all services healthy in {time.monotonic() - started:.1f} s (supervisor config: {conf})")
     status(settings, probe=False)

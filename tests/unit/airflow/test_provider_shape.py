@@ -26,4 +26,9 @@ def test_every_hook_is_a_base_hook_on_a_pipeline_connection_and_lives_in_hooks()
                     connections.KAFKA_CONN_ID,
                     connections.CASSANDRA_CONN_ID,
                 }, f"{name} is bound to no pipeline connection"
-    assert {cls.__name__ for cls in hooks} == {"PipelineCassandraHook", "NodetoolHook", "KafkaTopicsHook"}
+    assert {cls.__name__ for cls in hooks} == {
+        "PipelineCassandraHook",
+        "NodetoolHook",
+        "KafkaTopicsHook",
+        "KafkaRecordsHook",
+    }
