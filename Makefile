@@ -101,6 +101,10 @@ logs-%: ## follow a service's log, e.g. make logs-kafka, logs-cassandra, logs-pr
 	@test -f $(VAR)/log/$*.log || { echo "error: no log $(VAR)/log/$*.log (services: $$(ls $(VAR)/log | sed -n 's/\.log$$//p' | tr '\n' ' '))"; exit 1; }
 	@echo "==> $(VAR)/log/$*.log (Ctrl-C to stop)"; tail -n 100 -F $(VAR)/log/$*.log
 
+.PHONY: alerts
+alerts: ## firing alerts (severity, component, instance, since, inhibited/silenced) and failed notifications, from Alertmanager
+	@$(STACK).alerts $(ARGS)
+
 .PHONY: kafka-topics cql nodetool clean
 kafka-topics: ## describe the Kafka topics (ARGS="--list" or any kafka-topics flags)
 	@$(STACK) kafka-topics $(ARGS)

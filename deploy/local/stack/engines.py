@@ -72,6 +72,7 @@ ENGINES: tuple[Engine, ...] = (
     Engine("cassandra", "cassandra_port", "cql", health.cassandra_query, 240),
     _web("prometheus", "prometheus_port", "/-/ready", 60),
     _web("alertmanager", "alertmanager_port", "/-/ready", 60),
+    _web("alert-log", "alert_log_port", "/healthz", 30),
     _web("statsd-exporter", "statsd_exporter_web_port", "/metrics", 30, url_path="/metrics"),
     _airflow("airflow-api-server", "metadatabase"),
     _airflow("airflow-scheduler", "scheduler"),

@@ -9,17 +9,18 @@ from __future__ import annotations
 import configparser
 import hashlib
 import io
+import json
 import shutil
 import sys
 from pathlib import Path
 from string import Template
 
-import yaml
-
+from . import alerting
 from .settings import ROOT, RuntimeSettings
 
 DEPLOY = ROOT / "deploy" / "local"
 MONITORING = ROOT / "monitoring"
+PROMETHEUS_CONFIG = MONITORING / "prometheus" / "prometheus.yml"
 
 # Keys every supervised program gets unless its own file sets them.
 PROGRAM_DEFAULTS = {
@@ -75,6 +76,10 @@ def template_values(settings: RuntimeSettings) -> dict[str, str]:
         VAR_DIR=str(var),
         RUN_DIR=str(var / "run"),
         LOG_DIR=str(var / "log"),
+        # The alert rules' runbook links (Prometheus' external label runbook_base_url).
+        RUNBOOK_BASE=alerting.runbook_base(settings),
+        # A YAML flow list: one scrape target per expected producer replica.
+        PRODUCER_METRICS_TARGETS=json.dumps(list(settings.producer_metrics_targets)),
         PYTHON=sys.executable,
         VENV_BIN=str(Path(sys.executable).parent),
         JAVA=_binary("java", None, "install a Java 17 JDK"),
@@ -156,7 +161,7 @@ def render_all(settings: RuntimeSettings) -> Path:
     files = {
         DEPLOY / "kafka" / "server.properties": run / "kafka" / "server.properties",
         DEPLOY / "cassandra" / "cassandra.yaml": run / "cassandra" / "cassandra.yaml",
-        MONITORING / "prometheus" / "prometheus.yml": run / "prometheus" / "prometheus.yml",
+        PROMETHEUS_CONFIG: run / "prometheus" / "prometheus.yml",
         DEPLOY / "supervisord.conf": run / "supervisord.conf",
         DEPLOY / "airflow" / "airflow.cfg": run / "airflow" / "airflow.cfg",
     }
@@ -167,6 +172,7 @@ def render_all(settings: RuntimeSettings) -> Path:
         MONITORING / "statsd" / "mapping.yml": run / "statsd" / "mapping.yml",
         MONITORING / "jmx" / "kafka.yml": run / "kafka" / "jmx-exporter.yml",
         MONITORING / "jmx" / "cassandra.yml": run / "cassandra" / "jmx-exporter.yml",
+        alerting.SLACK_TEMPLATE: run / "alertmanager" / alerting.SLACK_TEMPLATE.name,
     }
     rules = run / "prometheus" / "rules"
     rules.mkdir(exist_ok=True)
@@ -177,7 +183,7 @@ def render_all(settings: RuntimeSettings) -> Path:
     copies.update({p: rules / p.name for p in (MONITORING / "prometheus" / "rules").glob("*.yml")})
     for source, target in copies.items():
         _write_if_changed(target, source.read_text())
-    _write_if_changed(run / "alertmanager" / "alertmanager.yml", alertmanager_config(settings))
+    _write_if_changed(run / "alertmanager" / "alertmanager.yml", alerting.render_local(settings))
 
     wanted = {f"{source.stem}.conf" for source in (DEPLOY / "programs").glob("*.conf")}
     for stale in (run / "programs").glob("*.conf"):
@@ -188,25 +194,9 @@ def render_all(settings: RuntimeSettings) -> Path:
     return run / "supervisord.conf"
 
 
-def alertmanager_config(settings: RuntimeSettings) -> str:
-    """Alertmanager's config: the checked-in routes, sent to Slack too when a webhook URL is set.
-
-    The webhook URL is a secret: it goes into a 0600 file that Alertmanager reads, never into the config.
-    """
-    config = yaml.safe_load((MONITORING / "alertmanager" / "alertmanager.yml").read_text())
-    webhook = settings.slack_webhook_url.get_secret_value()
-    if webhook:
-        secret = settings.var_dir / "run" / "alertmanager" / "slack_webhook_url"
-        secret.touch(mode=0o600)
-        secret.write_text(webhook)
-        config["receivers"].append(
-            {
-                "name": "slack",
-                "slack_configs": [{"api_url_file": str(secret), "channel": "#alerts", "send_resolved": True}],
-            }
-        )
-        config["route"]["receiver"] = "slack"
-    return yaml.safe_dump(config, sort_keys=False)
+def prometheus_config(settings: RuntimeSettings) -> str:
+    """Prometheus' config for these settings (the tests render one for a Prometheus of their own)."""
+    return _substitute(PROMETHEUS_CONFIG, template_values(settings))
 
 
 def _write_if_changed(target: Path, text: str) -> None:

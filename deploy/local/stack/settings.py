@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from finnhub_pipeline import variables
@@ -24,6 +25,9 @@ LOCALHOST = "127.0.0.1"
 
 Port = int
 MEMORY = r"^\d+[kKmMgG]$"
+PRODUCER_REPLICAS = 1
+"""Producer processes the local runtime runs (one today; the cluster work turns this into a setting).
+Prometheus scrapes one target per expected replica: `RuntimeSettings.producer_metrics_targets`."""
 
 
 def _port(default: int, description: str = "") -> Port:
@@ -59,9 +63,18 @@ class RuntimeSettings(PipelineSettings):
 
     prometheus_port: Port = _port(9090)
     alertmanager_port: Port = _port(9093)
+    alert_log_port: Port = _port(
+        9095, "the local alert log receiver: every notification into var/log/alerts.log"
+    )
     statsd_exporter_web_port: Port = _port(9102)
     statsd_exporter_udp_port: Port = _port(9125)
-    slack_webhook_url: SecretStr = SecretStr("")
+    slack_webhook_url: SecretStr = Field(
+        default=SecretStr(""), description="Slack incoming webhook for every alert; empty: local log only"
+    )
+    runbook_base_url: str = Field(
+        default="",
+        description="where docs/ opens for the alerts' runbook links; empty: derived from the git remote",
+    )
 
     airflow_port: Port = _port(8080)
     airflow_database_url: SecretStr = Field(
@@ -79,6 +92,23 @@ class RuntimeSettings(PipelineSettings):
         pattern=MEMORY,
         description="each Spark executor's memory (the stream_supervisor DAG's spark.executor.memory)",
     )
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _webhook_is_a_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url and not _is_web_url(url):
+            # The value is a secret: the message never quotes it.
+            raise ValueError("must be an http(s) URL with a host, like https://hooks.slack.com/services/...")
+        return SecretStr(url)
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _runbook_base_is_a_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not (_is_web_url(value) or value.startswith("file:///")):
+            raise ValueError("must be an http(s) or file:/// URL of the folder holding troubleshooting.md")
+        return value
 
     @model_validator(mode="after")
     def _one_service_per_port(self) -> Self:
@@ -100,6 +130,12 @@ class RuntimeSettings(PipelineSettings):
     def uses_simulator(self) -> bool:
         """Without an API key the pipeline runs on the built-in Finnhub simulator."""
         return not self.finnhub_api_key.get_secret_value()
+
+    @property
+    def producer_metrics_targets(self) -> tuple[str, ...]:
+        """host:port of every producer replica the runtime expects (replica i on producer_metrics_port + i):
+        Prometheus scrapes each one, so a replica that never came up is a down target."""
+        return tuple(f"{LOCALHOST}:{self.producer_metrics_port + i}" for i in range(PRODUCER_REPLICAS))
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -132,12 +168,22 @@ class RuntimeSettings(PipelineSettings):
             "cassandra jmx exporter": self.cassandra_jmx_exporter_port,
             "prometheus": self.prometheus_port,
             "alertmanager": self.alertmanager_port,
+            "alert log": self.alert_log_port,
             "statsd exporter": self.statsd_exporter_web_port,
             "airflow": self.airflow_port,
             "producer metrics": self.producer_metrics_port,
             "simulator": self.simulator_port,
             "spark stream metrics": self.spark_metrics_port,
         }
+
+
+def _is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a malformed port)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
 def load_settings() -> RuntimeSettings:

@@ -6,8 +6,9 @@ import configparser
 from pathlib import Path
 
 import pytest
+import yaml
 
-from stack import render
+from stack import alerting, render
 from stack.settings import RuntimeSettings
 
 
@@ -50,16 +51,41 @@ def test_a_changed_engine_config_changes_its_program_section(tmp_path: Path, ren
     assert (rendered / "programs" / "cassandra.conf").read_text() == cassandra_before
 
 
-def test_the_slack_webhook_goes_to_a_private_file_not_the_config(
-    rendered: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = RuntimeSettings(
-        var_dir=rendered.parent, slack_webhook_url="https://hooks.example/T000/B000/XXXX"
-    )
+def test_the_slack_webhook_goes_to_a_private_file_not_the_config(installed: Path) -> None:
+    webhook = "https://hooks.example/T000/B000/XXXX"
 
-    config = render.alertmanager_config(settings)
+    render.render_all(RuntimeSettings(var_dir=installed, slack_webhook_url=webhook))
 
-    assert "XXXX" not in config
-    secret = rendered / "alertmanager" / "slack_webhook_url"
-    assert secret.read_text().endswith("XXXX")
-    assert secret.stat().st_mode & 0o077 == 0
+    alertmanager = installed / "run" / "alertmanager"
+    assert "XXXX" not in (alertmanager / "alertmanager.yml").read_text()
+    assert (alertmanager / "slack_webhook_url").read_text() == webhook
+    assert (alertmanager / "slack_webhook_url").stat().st_mode & 0o077 == 0
+    # The config names its Slack template by a relative path: it must be rendered beside it.
+    assert (alertmanager / "slack.tmpl").read_text() == alerting.SLACK_TEMPLATE.read_text()
+
+
+def test_prometheus_scrapes_one_producer_target_per_expected_replica(rendered: Path) -> None:
+    config = yaml.safe_load((rendered / "prometheus" / "prometheus.yml").read_text())
+    (producer,) = [job for job in config["scrape_configs"] if job["job_name"] == "producer"]
+    settings = RuntimeSettings(var_dir=rendered.parent, kafka_port=19092)
+
+    assert producer["static_configs"] == [{"targets": list(settings.producer_metrics_targets)}]
+    assert settings.producer_metrics_targets == ("127.0.0.1:8000",)
+
+
+def test_prometheus_gets_the_runbook_base_as_an_external_label(installed: Path) -> None:
+    settings = RuntimeSettings(var_dir=installed, runbook_base_url="https://docs.example/pipeline/docs")
+
+    render.render_all(settings)
+
+    config = yaml.safe_load((installed / "run" / "prometheus" / "prometheus.yml").read_text())
+    assert config["global"]["external_labels"]["runbook_base_url"] == "https://docs.example/pipeline/docs"
+
+
+def test_the_alert_log_is_a_supervised_program_writing_var_log_alerts_log(rendered: Path) -> None:
+    parser = configparser.RawConfigParser()
+    parser.read(rendered / "programs" / "alert-log.conf")
+    command = parser.get("program:alert-log", "command")
+
+    assert "-m stack.alert_log --port 9095" in command
+    assert command.endswith(f"--log {rendered.parent / 'log' / 'alerts.log'}")

@@ -78,3 +78,33 @@ def test_a_bad_setting_stops_a_runtime_command_with_one_line_and_status_2(
     err = capsys.readouterr().err
     assert err.startswith(f"{program}: invalid configuration: KAFKA_PORT: ")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "webhook",
+    [
+        "hooks.slack.com/services/T/B/X",
+        "https:///services/T/B/X",
+        "ftp://hooks.example/x",
+        "https://h:99999/x",
+    ],
+)
+def test_a_malformed_slack_webhook_stops_start_up_naming_the_variable_not_its_value(
+    webhook: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", webhook)
+
+    with pytest.raises(SystemExit) as exited:
+        stack_cli.main(["status"])
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("stack: invalid configuration: SLACK_WEBHOOK_URL: must be an http(s) URL")
+    assert err.count("\n") == 1 and webhook not in err
+
+
+def test_a_runbook_base_that_is_not_a_url_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNBOOK_BASE_URL", "docs/")
+
+    with pytest.raises(ConfigError, match="RUNBOOK_BASE_URL"):
+        load_settings()
