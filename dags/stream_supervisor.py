@@ -24,7 +24,8 @@ Variables (all optional): `spark_jars` (comma-separated jars: Kafka connector; `
 AIRFLOW_VAR_SPARK_JARS), `spark_checkpoint_dir` (`var/checkpoints/spark_stream` in the checkout),
 `spark_executor_memory` (1g), `spark_driver_memory` (1g), `spark_metrics_port` (8001: the job serves its
 metrics there and the sensor reads them there), `spark_stream_stall_minutes` (10), `spark_starting_offsets`
-(`earliest`, `latest` or a Unix time in ms; used only when the checkpoint is empty).
+(`earliest`, `latest` or a Unix time in ms; used only when the checkpoint is empty), `spark_secrets_dir`
+(`var/secrets/spark` in the checkout: with ENABLE_SSL the job's principal and passwords, one 0600 file each).
 Connections: `spark_default`, `kafka_default`.
 """
 
@@ -66,6 +67,9 @@ with DAG(
             "SPARK_STREAM_TOPIC": contracts.TRADES_TOPIC,
             # Where a job with an empty checkpoint starts: `make reset-checkpoint FROM=...` sets it.
             "SPARK_STREAM_STARTING_OFFSETS": variables.SPARK_STARTING_OFFSETS.template,
+            # With ENABLE_SSL the job's principal (Kafka `spark`, Cassandra pipeline_writer): a folder of
+            # 0600 files, so no password is ever in a template, an environment variable or a command line.
+            "PIPELINE_SECRETS_DIR": variables.SPARK_SECRETS_DIR.template,
         },
         application_args=[],
         retries=8,

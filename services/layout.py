@@ -32,3 +32,13 @@ def backup_dir(var_dir: Path = DEFAULT_VAR_DIR) -> Path:
 
 def log_dir(var_dir: Path = DEFAULT_VAR_DIR) -> Path:
     return var_dir / "log"
+
+
+def secrets_dir(var_dir: Path = DEFAULT_VAR_DIR) -> Path:
+    """The secured runtime's certificates and passwords (0700; ENABLE_SSL=true)."""
+    return var_dir / "secrets"
+
+
+def secret_folder(program: str, var_dir: Path = DEFAULT_VAR_DIR) -> Path:
+    """A program's PIPELINE_SECRETS_DIR: one 0600 file per connection setting (empty in plaintext mode)."""
+    return secrets_dir(var_dir) / program

@@ -45,6 +45,12 @@ SPARK_METRICS_PORT: Final = Variable(
 SPARK_STALL_MINUTES: Final = Variable(
     "spark_stream_stall_minutes", "10", "No batch for this long while the lag grows: the job is stuck"
 )
+SPARK_SECRETS_DIR: Final = Variable(
+    "spark_secrets_dir",
+    str(layout.secret_folder("spark")),
+    "The job's PIPELINE_SECRETS_DIR: its Kafka and Cassandra principal's settings and passwords as 0600 "
+    "files (empty: plaintext)",
+)
 SPARK_STARTING_OFFSETS: Final = Variable(
     "spark_starting_offsets",
     "earliest",

@@ -25,6 +25,7 @@ from finnhub_pipeline.operators.reconciliation import ReconciliationOperator
 from finnhub_pipeline.sensors.spark_health import SparkStreamHealthSensor
 from jobs.spark_stream.settings import StreamSettings
 from services import layout
+from services.configuration import SECRETS_DIR_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIABLE_IN_TEMPLATE = re.compile(r"var\.value\.get\('([^']+)'")
@@ -153,9 +154,8 @@ def test_dag_doc_lists_every_variable_its_tasks_read_with_its_default(dag_bag: D
 
 def test_every_environment_variable_given_to_the_stream_job_is_one_it_reads(dag_bag: DagBag) -> None:
     task = submit_stream(dag_bag)
-    read = {
-        str(field.validation_alias or name).upper() for name, field in StreamSettings.model_fields.items()
-    }
+    # Its settings' variables, and the folder of secret files every settings class reads.
+    read = {*StreamSettings.environment_variables().values(), SECRETS_DIR_VARIABLE}
     assert set(task.env_vars or {}) <= read
 
 

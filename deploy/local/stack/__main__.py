@@ -9,13 +9,25 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from finnhub_pipeline.dag_defaults import MAINTENANCE_DAG_IDS
 from services.configuration import ConfigError, exit_on_config_error
 
-from . import control_plane, engines, health, pipeline, render, tools
+from . import (
+    cassandra_security,
+    control_plane,
+    credentials,
+    engines,
+    health,
+    kafka_security,
+    pipeline,
+    pki,
+    render,
+    security,
+    tools,
+)
 from .airflow_api import BOOTSTRAP_DAG, STREAM_DAG, AirflowApi, AirflowError, admin_password
 from .settings import ROOT, RuntimeSettings, load_settings
 from .supervisor import Supervisor
@@ -129,14 +141,23 @@ def _unpause_maintenance_once(settings: RuntimeSettings) -> None:
 
 def up(settings: RuntimeSettings) -> None:
     started = time.monotonic()
+    # First, before anything starts or changes: certificates and passwords (ENABLE_SSL), or one line.
+    passwords = security.preflight(settings)
+    if passwords is not None:
+        _prepare_switch_to_ssl(settings, passwords)
     control_plane.write_environment(settings, Path(sys.executable).parent)
     pipeline.write_environment(settings)
     conf = render.render_all(settings)
-    if tools.format_kafka_storage(settings):
+    security.write_client_files(settings, passwords)
+    if tools.format_kafka_storage(settings, passwords):
         _say("  formatted Kafka storage (KRaft, first start)")
     _supervisor(settings).start()
     _say("waiting for the engines to answer health checks...")
     wait_healthy(settings, engines.in_group(engines.CORE, settings))
+    if passwords is not None:
+        security.after_kafka(settings, passwords)
+        security.after_cassandra(settings, passwords)
+        _say("  secured: Kafka users and ACLs, Cassandra roles in place (ENABLE_SSL=true)")
 
     if engines.in_group(engines.CONTROL_PLANE, settings):
         _say("migrating Airflow's metadata database...")
@@ -146,6 +167,8 @@ def up(settings: RuntimeSettings) -> None:
         _start_group(settings, engines.CONTROL_PLANE)
         if (ROOT / "dags" / f"{BOOTSTRAP_DAG}.py").exists():
             _bootstrap_once(settings)
+        if passwords is not None:
+            security.after_bootstrap(settings, passwords)  # the keyspace exists now: the roles' grants
     _start_group(settings, engines.PIPELINE)
     if (ROOT / "dags" / f"{STREAM_DAG}.py").exists():
         AirflowApi(settings).set_paused(STREAM_DAG, False)
@@ -163,6 +186,27 @@ def up(settings: RuntimeSettings) -> None:
         _say(f"  (shown once; kept in {kept})")
         password_note.touch()
     _say("logs: make logs-<service> (files in var/log/); stop: make down")
+
+
+def _prepare_switch_to_ssl(settings: RuntimeSettings, passwords: Mapping[str, str]) -> None:
+    """A plaintext stack switching to ENABLE_SSL: Kafka's storage has no SCRAM users yet, so the broker's and
+    the admin's are created over the plaintext listener before the broker restarts secured (starting the
+    old, plaintext stack first if it is down). Nothing to do on a fresh machine or an already secured one."""
+    if not (tools.kafka_storage_formatted(settings) and security.rendered_plaintext(settings)):
+        return
+    _say(
+        "switching to ENABLE_SSL=true: creating Kafka's broker and admin users over the plaintext listener..."
+    )
+    _supervisor(settings).start()  # with the configs rendered last time: plaintext
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            security.prepare_kafka_switch(settings, passwords, running_plaintext=True)
+            return
+        except kafka_security.KafkaSecurityError as error:
+            if time.monotonic() > deadline:
+                raise StartError(f"kafka: {error}; see {_log(settings, 'kafka')}") from None
+            time.sleep(3)
 
 
 def status(settings: RuntimeSettings, probe: bool = True) -> bool:
@@ -230,7 +274,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             command = TOOLS[args.command](settings, *tool_args)
             os.execvp(command[0], command)
-    except (render.MissingArtifactError, StartError, AirflowError, RuntimeError, KeyError) as exc:
+    except (pki.PkiError, credentials.CredentialsError) as error:
+        # A certificate, key or password file: a configuration error, caught before anything started.
+        exit_on_config_error("stack", ConfigError(str(error)))
+    except (
+        render.MissingArtifactError,
+        StartError,
+        AirflowError,
+        kafka_security.KafkaSecurityError,
+        cassandra_security.CassandraSecurityError,
+        RuntimeError,
+        KeyError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -82,6 +82,7 @@ def variables_environment(settings: RuntimeSettings) -> dict[str, str]:
         variables.SPARK_CHECKPOINT_DIR: str(settings.checkpoint_dir),
         variables.SPARK_METRICS_PORT: str(settings.spark_metrics_port),
         variables.SPARK_EXECUTOR_MEMORY: settings.spark_executor_memory,
+        variables.SPARK_SECRETS_DIR: str(layout.secret_folder("spark", settings.var_dir)),
     }
     return {variable.environment_variable: value for variable, value in values.items()}
 

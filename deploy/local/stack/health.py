@@ -87,7 +87,19 @@ def cassandra_query(settings: RuntimeSettings, timeout_s: float = 5.0) -> str:
         session = cluster.connect()
         row = session.execute("SELECT release_version FROM system.local", timeout=timeout_s).one()
         return str(row.release_version)
-    except (NoHostAvailable, OSError, Exception) as exc:
+    except NoHostAvailable as exc:
+        if connection.username and _refused_credentials(exc):
+            # The node answered TLS and checked the password: it is up. On the first secured start its roles
+            # do not exist yet (`stack up` creates them next: stack.cassandra_security).
+            return "unknown (authentication refused)"
+        raise Unhealthy(f"Cassandra query on system.local: {exc}") from None
+    except (OSError, Exception) as exc:
         raise Unhealthy(f"Cassandra query on system.local: {exc}") from None
     finally:
         cluster.shutdown()
+
+
+def _refused_credentials(error: Exception) -> bool:
+    from cassandra import AuthenticationFailed  # type: ignore[attr-defined]
+
+    return any(isinstance(cause, AuthenticationFailed) for cause in getattr(error, "errors", {}).values())

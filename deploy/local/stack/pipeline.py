@@ -13,6 +13,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from services import layout
+
 from .settings import ROOT, RuntimeSettings
 
 
@@ -30,6 +32,8 @@ def producer_environment(settings: RuntimeSettings) -> dict[str, str]:
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka_connection().bootstrap_servers,
         PRODUCER_METRICS_HOST="127.0.0.1",
         PRODUCER_METRICS_PORT=str(settings.producer_metrics_port),
+        # The producer's Kafka principal with ENABLE_SSL (0600 files; empty in plaintext mode).
+        PIPELINE_SECRETS_DIR=str(layout.secret_folder("producer", settings.var_dir)),
     )
     if settings.uses_simulator:
         env["FINNHUB_WS_URL"] = f"ws://127.0.0.1:{settings.simulator_port}"

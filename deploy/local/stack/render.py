@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from string import Template
 
-from . import alerting
+from . import alerting, security
 from .settings import ROOT, RuntimeSettings
 
 DEPLOY = ROOT / "deploy" / "local"
@@ -94,6 +94,8 @@ def template_values(settings: RuntimeSettings) -> dict[str, str]:
             "statsd_exporter", var / "bin" / "statsd_exporter", "run `make install` (go install)"
         ),
     )
+    # Listeners, TLS and authentication of Kafka and Cassandra, as ENABLE_SSL says.
+    values.update(security.template_values(settings, security.passwords(settings)))
     return values
 
 
@@ -201,5 +203,8 @@ def prometheus_config(settings: RuntimeSettings) -> str:
 
 def _write_if_changed(target: Path, text: str) -> None:
     # Unchanged files keep their mtime, so `supervisorctl update` restarts only what really changed.
+    # Owner-only: with ENABLE_SSL, Kafka's server.properties holds the broker's SCRAM password.
     if not target.exists() or target.read_text() != text:
+        target.touch(mode=0o600)
         target.write_text(text)
+    target.chmod(0o600)

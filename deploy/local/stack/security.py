@@ -17,7 +17,7 @@ from typing import Any, Final, Protocol
 
 from pydantic import Field, field_validator
 
-from services import contracts
+from services import contracts, layout
 from services.cassandra_session import CassandraConnection
 from services.configuration import PipelineSettings
 from services.kafka_options import KafkaConnection
@@ -81,7 +81,7 @@ class SecuritySettings(PipelineSettings):
 
 
 def secrets_dir(settings: RuntimeSettings) -> Path:
-    return settings.var_dir / "secrets"
+    return layout.secrets_dir(settings.var_dir)
 
 
 def tls_dir(settings: RuntimeSettings) -> Path:
@@ -229,7 +229,19 @@ def write_client_files(settings: RuntimeSettings, passwords: Mapping[str, str] |
 
 def secret_folder(settings: RuntimeSettings, program: str) -> Path:
     """The PIPELINE_SECRETS_DIR of a program: one file per connection setting, named after the field."""
-    return secrets_dir(settings) / program
+    return layout.secret_folder(program, settings.var_dir)
+
+
+def passwords(settings: RuntimeSettings) -> dict[str, str] | None:
+    """Every principal's password with ENABLE_SSL (generated into the password file the first time), else
+    None."""
+    return credentials.passwords(passwords_file(settings)) if settings.enable_ssl else None
+
+
+def rendered_plaintext(settings: RuntimeSettings) -> bool:
+    """Whether the Kafka config rendered last time (the running broker's) has a plaintext client listener."""
+    rendered = settings.var_dir / "run" / "kafka" / "server.properties"
+    return rendered.exists() and "listeners=PLAINTEXT://" in rendered.read_text()
 
 
 def kafka_admin_properties(settings: RuntimeSettings) -> Path | None:

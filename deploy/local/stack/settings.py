@@ -16,8 +16,10 @@ from pydantic_settings import SettingsConfigDict
 from finnhub_pipeline import variables
 from services import contracts, layout
 from services.cassandra_session import CassandraConnection
-from services.configuration import PipelineSettings
 from services.kafka_options import KafkaConnection
+
+from . import credentials, security
+from .security import SecuritySettings
 
 ROOT = layout.ROOT
 LOCALHOST = "127.0.0.1"
@@ -34,7 +36,7 @@ def _port(default: int, description: str = "") -> Port:
     return Field(default=default, ge=1, le=65535, description=description)
 
 
-class RuntimeSettings(PipelineSettings):
+class RuntimeSettings(SecuritySettings):
     """Ports, heaps and paths of the local engines. Defaults equal `.env.example`."""
 
     model_config = SettingsConfigDict(env_file=ROOT / ".env", env_file_encoding="utf-8")
@@ -143,12 +145,20 @@ class RuntimeSettings(PipelineSettings):
         return f"{LOCALHOST}:{self.kafka_port}"
 
     def kafka_connection(self) -> KafkaConnection:
-        """How every local Kafka client reaches the broker."""
-        return KafkaConnection(bootstrap_servers=self.kafka_bootstrap)
+        """How every local Kafka client of the runtime and its tools reaches the broker: plaintext, or with
+        ENABLE_SSL as the admin principal over SASL_SSL (the producer and the Spark job have their own)."""
+        passwords = security.passwords(self)
+        if passwords is None:
+            return KafkaConnection(bootstrap_servers=self.kafka_bootstrap)
+        return security.kafka_connection(self, credentials.KAFKA_ADMIN, passwords)
 
     def cassandra_connection(self) -> CassandraConnection:
-        """How every local Cassandra client reaches the node (the shared defaults for the rest)."""
-        return CassandraConnection(hosts=(self.cassandra_host,), port=self.cassandra_port)
+        """How every local Cassandra client of the runtime and its tools reaches the node (the shared
+        defaults for the rest): with ENABLE_SSL as pipeline_admin over TLS."""
+        passwords = security.passwords(self)
+        if passwords is None:
+            return CassandraConnection(hosts=(self.cassandra_host,), port=self.cassandra_port)
+        return security.cassandra_connection(self, credentials.CASSANDRA_ADMIN, passwords)
 
     @property
     def checkpoint_dir(self) -> Path:

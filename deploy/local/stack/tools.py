@@ -6,8 +6,10 @@ import base64
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
+from . import kafka_security, security
 from .render import DEPLOY, jvm_options
 from .settings import RuntimeSettings
 
@@ -27,11 +29,15 @@ def kafka_tool(settings: RuntimeSettings, main_class: str, *args: str) -> list[s
 
 
 def kafka_topics(settings: RuntimeSettings, *args: str) -> list[str]:
+    """kafka-topics against the local broker; with ENABLE_SSL as the admin principal, whose properties
+    (credentials included) are in a 0600 file, never on the command line."""
+    properties = security.kafka_admin_properties(settings)
     return kafka_tool(
         settings,
         "org.apache.kafka.tools.TopicCommand",
         "--bootstrap-server",
         settings.kafka_bootstrap,
+        *(("--command-config", str(properties)) if properties else ()),
         *(args or ("--describe",)),
     )
 
@@ -53,23 +59,58 @@ def nodetool(settings: RuntimeSettings, *args: str) -> list[str]:
 
 
 def cqlsh(settings: RuntimeSettings, *args: str) -> list[str]:
+    """cqlsh on the local node; with ENABLE_SSL through `stack.cqlsh_tls` (which makes cqlsh verify the
+    node's certificate) with a 0600 cqlshrc naming the CA and a credentials file."""
+    rc = security.cqlshrc(settings)
+    if rc is None:
+        return [
+            str(Path(sys.executable).parent / "cqlsh"),
+            settings.cassandra_host,
+            str(settings.cassandra_port),
+            *args,
+        ]
     return [
-        str(Path(sys.executable).parent / "cqlsh"),
+        sys.executable,
+        "-m",
+        "stack.cqlsh_tls",
+        "--cqlshrc",
+        str(rc),
         settings.cassandra_host,
         str(settings.cassandra_port),
         *args,
     ]
 
 
-def format_kafka_storage(settings: RuntimeSettings) -> bool:
-    """Formats Kafka's log dir once (KRaft needs a cluster id); returns False when it already was."""
-    log_dir = settings.var_dir / "data" / "kafka"
-    if (log_dir / "meta.properties").exists():
+def kafka_storage_formatted(settings: RuntimeSettings) -> bool:
+    return (settings.var_dir / "data" / "kafka" / "meta.properties").exists()
+
+
+def format_kafka_storage(settings: RuntimeSettings, passwords: Mapping[str, str] | None = None) -> bool:
+    """Formats Kafka's log dir once (KRaft needs a cluster id); returns False when it already was. With
+    `passwords` (ENABLE_SSL), the broker's and admin's SCRAM users are written with it (KIP-900), through a
+    0600 Java argument file that is deleted afterwards: no password on the command line."""
+    if kafka_storage_formatted(settings):
         return False
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     config: Path = settings.var_dir / "run" / "kafka" / "server.properties"
-    command = kafka_tool(settings, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config))
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if passwords is None:
+        command = kafka_tool(
+            settings, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)
+        )
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    else:
+        arguments = kafka_security.format_argument_file(
+            security.secrets_dir(settings) / "kafka-format.args", cluster_id, config, passwords
+        )
+        try:
+            result = subprocess.run(
+                kafka_tool(settings, f"@{arguments}"), capture_output=True, text=True, check=False
+            )
+        finally:
+            arguments.unlink(missing_ok=True)
     if result.returncode != 0:
-        raise RuntimeError(f"Kafka storage format failed: {(result.stderr or result.stdout).strip()}")
+        # stderr only: stdout lists the bootstrap records, SCRAM credentials included.
+        raise RuntimeError(
+            f"Kafka storage format failed: {result.stderr.strip()[-500:] or result.returncode}"
+        )
     return True

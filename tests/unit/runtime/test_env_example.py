@@ -16,8 +16,6 @@ NOT_IN_EXAMPLE = {"var_dir"}
 READ_ELSEWHERE = {
     # Read by the producer and the Spark job when run by hand; the runtime gives them its own broker.
     "KAFKA_BOOTSTRAP_SERVERS": DEFAULT_BOOTSTRAP_SERVERS,
-    # The seed's name for TLS everywhere, reserved for it: nothing reads it yet.
-    "ENABLE_SSL": "false",
 }
 
 
