@@ -125,7 +125,10 @@ class KafkaRecordsHook(KafkaBaseHook):
         if not ranges:
             return
         remaining = dict(ranges)
-        self.consumer.assign([TopicPartition(topic, p, start) for p, (start, _) in ranges.items()])
+        assignment = [TopicPartition(topic, p, start) for p, (start, _) in ranges.items()]
+        self.consumer.assign(assignment)
+        # A partition paused at the end of an earlier read stays paused through unassign and assign.
+        self.consumer.resume(assignment)
         last_progress = time.monotonic()
         try:
             while remaining:

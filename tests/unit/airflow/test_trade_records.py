@@ -109,7 +109,7 @@ def job_outcome() -> Iterator[dict[int, tuple[str, int, str] | None]]:
     frame = spark.createDataFrame(
         rows, "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
     )
-    outcome = {}
+    outcome: dict[int, tuple[str, int, str] | None] = {}
     for row in outcome_rows(parse_trade_records(frame, None)).collect():
         if row.trade is not None:
             outcome[row.trade.kafka_offset] = (row.trade.symbol, row.trade.trade_ts_ms, row.trade.trade_id)
