@@ -28,6 +28,13 @@ and `..._last_run_timestamp_seconds`, through StatsD to statsd_exporter; the rep
 Any difference fails the task at once (no retry: it was read twice) with a summary naming each symbol and
 hour and which hours `make reset-checkpoint FROM=<time>` repairs; alert `ReconciliationDifferences`.
 
+On by default: `make up` unpauses it. Its schedule is a `CronTriggerTimetable` in UTC without catchup, so on
+unpause Airflow creates the latest past scheduled run at once (a fresh stack gets one run right away: its
+hour is usually beyond retention, and the task ends skipped).
+
+Cost: each hour's records are read once from Kafka (plus the grace) and its rows and bars once from
+Cassandra, so a run grows linearly with trades per hour (README, "Maintenance", has the measured figures).
+
 Variables (optional): `reconciliation_late_grace_minutes` (10), `reconciliation_stream_wait_minutes` (15),
 `spark_checkpoint_dir` (`var/checkpoints/spark_stream`: the stream job's checkpoint, read to wait for it).
 Connections: `kafka_default`, `cassandra_default`.

@@ -314,7 +314,12 @@ class ReconciliationOperator(BaseOperator):
     def _emit_metrics(self, reports: Sequence[WindowReport], now_ms: int) -> None:
         """Per symbol: missing trades, extra rows, wrong bars and trades checked over the run's windows; the
         latest window checked and the run's time. statsd_exporter keeps the last value of each."""
-        stats = TaggedStats(airflow_statsd_target())
+        target = airflow_statsd_target()
+        if target is None:
+            self.log.warning(
+                "event=reconciliation_metrics_off reason='[metrics] statsd_on is off: no gauges'"
+            )
+        stats = TaggedStats(target)
         run = reconciliation.totals(reports)
         for symbol, counts in sorted(run.by_symbol.items()):
             tags = {"symbol": symbol}
