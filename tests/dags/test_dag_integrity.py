@@ -332,6 +332,7 @@ def test_reconciliation_params_render_to_the_operators_range(
 
     dag = dag_bag.dags["reconciliation"]
     task = dag.get_task("reconcile")
+    assert isinstance(task, ReconciliationOperator)
     params = ParamsDict(dict(dag.params))
     params.update(conf)
     environment = Environment()
