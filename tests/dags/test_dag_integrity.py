@@ -337,6 +337,7 @@ def test_reconciliation_params_render_to_the_operators_range(
     params.update(conf)
     environment = Environment()
     rendered = tuple(
-        environment.from_string(template).render(params=params.dump()) for template in (task.start, task.end)
+        environment.from_string(str(template)).render(params=params.dump())
+        for template in (task.start, task.end)
     )
     assert rendered == expected
