@@ -151,8 +151,9 @@ def report(base_url: str, alert_log: Path, now: datetime | None = None) -> list[
     lines.append("")
     delivered = [d for d in deliveries(metrics) if d.notifications or d.failed]
     if delivered:
-        lines.append("notifications since Alertmanager started (failed ones are retried until they expire):")
-        counts = [("INTEGRATION", "SENT", "FAILED")]
+        lines.append("notifications since Alertmanager started:")
+        lines.append("  (FAILED: given up after retries until the group's next interval, which tries again)")
+        counts = [("INTEGRATION", "ATTEMPTS", "FAILED")]
         counts += [(d.integration, str(d.notifications), str(d.failed)) for d in delivered]
         lines += ["  " + line for line in table(counts)]
         failing = [d.integration for d in delivered if d.failed]

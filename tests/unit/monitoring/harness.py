@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from stack import alerting
 
 ALERTMANAGER = (
@@ -125,9 +127,9 @@ def write_config(folder: Path, config_text: str) -> Path:
 
 
 @contextmanager
-def running_alertmanager(config: Path, storage: Path) -> Iterator[str]:
-    """A real Alertmanager on a free port, clustering off; yields its base URL once it is ready."""
-    port = free_port()
+def running_alertmanager(config: Path, storage: Path, port: int | None = None) -> Iterator[str]:
+    """A real Alertmanager on `port` (default: a free one), clustering off; yields its base URL once ready."""
+    port = port or free_port()
     log = (storage.parent / f"alertmanager-{port}.log").open("w")
     process = subprocess.Popen(
         [
@@ -173,3 +175,19 @@ def post_alerts(base: str, alerts: list[dict[str, Any]]) -> None:
 def alerts(base: str) -> list[dict[str, Any]]:
     with urllib.request.urlopen(f"{base}/api/v2/alerts", timeout=10) as response:
         return list(json.load(response))
+
+
+def seconds(duration: str) -> float:
+    """A Prometheus/Alertmanager duration of one unit (`15s`, `1m`, `4h`) in seconds."""
+    return float(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+
+
+def route_timing(severity: str) -> dict[str, float]:
+    """group_wait, group_interval and repeat_interval (seconds) of the route an alert of `severity` takes."""
+    route = yaml.safe_load(alerting.ROUTES.read_text().replace("${ALERT_LOG_URL}", "http://x"))["route"]
+    keys = ("group_wait", "group_interval", "repeat_interval")
+    timing = {key: seconds(route[key]) for key in keys}
+    for child in route.get("routes", []):
+        if f'severity="{severity}"' in child["matchers"]:
+            timing |= {key: seconds(child[key]) for key in keys if key in child}
+    return timing
