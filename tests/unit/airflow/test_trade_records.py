@@ -92,12 +92,16 @@ def job_outcome() -> Iterator[dict[int, tuple[str, int, str] | None]]:
 
     from jobs.spark_stream.transforms import outcome_rows, parse_trade_records
 
+    # The same session as tests/unit/spark_stream/conftest.py builds: whichever test creates it first, the
+    # other gets it from getOrCreate() with its core settings (parallelism 2 matters to the writer tests).
     os.environ["PYSPARK_PYTHON"] = sys.executable
     spark = (
         SparkSession.builder.master("local[1]")
-        .appName("trade-records-unit-tests")
+        .appName("spark_stream-unit-tests")
         .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.memory", "1g")
         .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()
     )
