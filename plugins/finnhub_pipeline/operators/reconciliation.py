@@ -121,7 +121,7 @@ class ReconciliationOperator(BaseOperator):
         if not str(self.topic).strip():
             raise ValueError("topic must be a Kafka topic name, got an empty string")
         stream_wait_s = 60 * as_int("stream_wait_minutes", self.stream_wait_minutes, 0)
-        checkpoint = stream_checkpoint.local_path(str(self.checkpoint)) if self.checkpoint else None
+        checkpoint = self._local_checkpoint()
         now_ms = _now_ms()
         try:
             windows = self._windows(context, now_ms)
@@ -280,6 +280,16 @@ class ReconciliationOperator(BaseOperator):
         result = reconciliation.compare_symbol(symbol, window, kafka_trades, rows, bars, ranges)
         timing["compare_s"] += time.monotonic() - started
         return result
+
+    def _local_checkpoint(self) -> Path | None:
+        """The job's checkpoint folder, or None (no wait) when none is given or it is not on local disk."""
+        if not self.checkpoint:
+            return None
+        try:
+            return stream_checkpoint.local_path(str(self.checkpoint))
+        except stream_checkpoint.CheckpointError as error:
+            self.log.warning("event=reconciliation_no_stream_wait reason=%r", str(error))
+            return None
 
     def _wait_for_stream(self, needed: Mapping[int, int], checkpoint: Path | None, wait_s: float) -> None:
         """Waits until the job's last committed batch ends at or after `needed` (per partition: one past the

@@ -284,3 +284,9 @@ def test_a_job_past_the_hour_lets_the_comparison_run(healthy: None, tmp_path: Pa
 def test_a_non_numeric_grace_is_refused_naming_the_argument(healthy: None) -> None:
     with pytest.raises(ValueError, match="late_grace_minutes must be an integer"):
         run(late_grace_minutes="ten")
+
+
+def test_a_remote_checkpoint_is_not_waited_for(healthy: None) -> None:
+    report, _ = run(checkpoint="s3a://bucket/checkpoints/spark_stream", stream_wait_minutes="0")
+
+    assert report["differences"] == 0
