@@ -23,6 +23,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.path):
             item.add_marker(pytest.mark.integration)
+    # The security tests switch the shared stack to ENABLE_SSL=true (and back at the end): they run last.
+    secured = [item for item in items if "tests/integration/security" in str(item.path)]
+    if secured:
+        items[:] = [item for item in items if item not in secured] + secured
 
 
 @pytest.fixture(scope="session")

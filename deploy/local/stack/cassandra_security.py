@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Final
 
 from cassandra import AuthenticationFailed  # type: ignore[attr-defined]
-from cassandra.cluster import NoHostAvailable, Session
+from cassandra.cluster import NoHostAvailable, OperationTimedOut, Session
 
 from services import contracts
 from services.cassandra_session import CassandraConnection, cassandra_session
@@ -39,7 +39,7 @@ class CassandraSecurityError(Exception):
 
 def ensure_roles(node: CassandraConnection, passwords: Mapping[str, str]) -> None:
     """Makes pipeline_admin the superuser, disables `cassandra`, creates the writer and reader roles with
-    the passwords of `passwords` (an existing role gets its password set again: passwords.json decides)."""
+    the passwords of `passwords` (an existing role whose password differs gets it: passwords.json decides)."""
     admin = replace(node, username=CASSANDRA_ADMIN.username, password=passwords[CASSANDRA_ADMIN.key])
     session = _connect_or_none(admin)
     if session is None:
@@ -54,13 +54,18 @@ def ensure_roles(node: CassandraConnection, passwords: Mapping[str, str]) -> Non
             session.execute(f"ALTER ROLE {DEFAULT_SUPERUSER[0]} {disable}", (secrets.token_urlsafe(24),))
         for principal in GRANTS:
             password = passwords[principal.key]
-            session.execute(
-                f"CREATE ROLE IF NOT EXISTS {principal.username} WITH LOGIN = true AND PASSWORD = %s",
-                (password,),
+            login = "WITH LOGIN = true AND PASSWORD = %s"
+            exists = session.execute(
+                "SELECT role FROM system_auth.roles WHERE role = %s", (principal.username,)
             )
-            session.execute(
-                f"ALTER ROLE {principal.username} WITH LOGIN = true AND PASSWORD = %s", (password,)
-            )
+            if exists.one() is None:
+                session.execute(f"CREATE ROLE {principal.username} {login}", (password,))
+            elif not _can_log_in(replace(node, username=principal.username, password=password)):
+                # Set again only when it differs (passwords.json or the environment changed): Cassandra
+                # refuses a second change of one role's password within 5 s.
+                session.execute(f"ALTER ROLE {principal.username} {login}", (password,))
+    except (NoHostAvailable, OperationTimedOut) as error:
+        raise CassandraSecurityError(f"setting up Cassandra roles failed: {_reason(error)}") from None
     finally:
         session.cluster.shutdown()
 
@@ -75,17 +80,33 @@ def ensure_grants(
         for principal, permissions in GRANTS.items():
             for permission in permissions:
                 session.execute(f"GRANT {permission} ON KEYSPACE {keyspace} TO {principal.username}")
+    except (NoHostAvailable, OperationTimedOut) as error:
+        raise CassandraSecurityError(f"granting on keyspace {keyspace} failed: {_reason(error)}") from None
     finally:
         session.cluster.shutdown()
 
 
 def _connect_or_none(connection: CassandraConnection) -> Session | None:
+    """A session as `connection`'s user, or None when Cassandra refuses its credentials."""
     try:
         return cassandra_session(connection)
     except NoHostAvailable as error:
         if any(isinstance(cause, AuthenticationFailed) for cause in error.errors.values()):
             return None
         raise
+
+
+def _can_log_in(connection: CassandraConnection) -> bool:
+    session = _connect_or_none(connection)
+    if session is None:
+        return False
+    session.cluster.shutdown()
+    return True
+
+
+def _reason(error: Exception) -> str:
+    causes = getattr(error, "errors", None)
+    return "; ".join(str(cause) for cause in causes.values()) if causes else str(error)
 
 
 def _create_admin_as_default_superuser(node: CassandraConnection, admin: CassandraConnection) -> None:
