@@ -147,8 +147,8 @@ def up(settings: RuntimeSettings) -> None:
         _prepare_switch_to_ssl(settings, passwords)
     control_plane.write_environment(settings, Path(sys.executable).parent)
     pipeline.write_environment(settings)
+    security.write_client_files(settings, passwords)  # before rendering: their digests restart programs
     conf = render.render_all(settings)
-    security.write_client_files(settings, passwords)
     if tools.format_kafka_storage(settings, passwords):
         _say("  formatted Kafka storage (KRaft, first start)")
     _supervisor(settings).start()

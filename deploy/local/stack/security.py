@@ -11,6 +11,8 @@ the steps `stack up` takes (checked before any service starts; principals and AC
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -225,6 +227,13 @@ def write_client_files(settings: RuntimeSettings, passwords: Mapping[str, str] |
         )
     credentials.write_secret_folder(secret_folder(settings, "producer"), producer_files)
     credentials.write_secret_folder(secret_folder(settings, "spark"), spark_files)
+    # A digest of each program's secrets beside its rendered config: a changed password (rotation) changes
+    # the program's config digest, so `stack up` restarts it (Airflow's components, and so the Spark job).
+    for program, files in (("producer", producer_files), ("airflow", spark_files)):
+        digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+        run = settings.var_dir / "run" / program
+        run.mkdir(parents=True, exist_ok=True)
+        credentials.write_private(run / "secrets.digest", digest + "\n")
 
 
 def secret_folder(settings: RuntimeSettings, program: str) -> Path:
