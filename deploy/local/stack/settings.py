@@ -108,7 +108,10 @@ class RuntimeSettings(SecuritySettings):
     @classmethod
     def _runbook_base_is_a_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        if value and not (_is_web_url(value) or value.startswith("file:///")):
+        if value and (
+            any(c.isspace() or c in "\"'" for c in value)
+            or not (_is_web_url(value) or value.startswith("file:///"))
+        ):
             raise ValueError("must be an http(s) or file:/// URL of the folder holding troubleshooting.md")
         return value
 
