@@ -23,7 +23,7 @@ import pytest
 
 from stack import alerting, render
 from stack.settings import RuntimeSettings
-from tests.unit.monitoring.harness import Receiver, free_port, running_alertmanager, write_config
+from testkit.alerting import Receiver, free_port, running_alertmanager, write_config
 
 SCRAPE_INTERVAL_S = 15.0
 EVALUATION_INTERVAL_S = 15.0

@@ -19,10 +19,10 @@ from stack import health
 from stack.airflow_api import AirflowApi
 from stack.settings import RuntimeSettings
 from stack.supervisor import Supervisor
+from testkit.alerting import Message, route_timing, seconds
+from testkit.promql import rules
 from testkit.waiting import eventually
 from tests.integration.monitoring.conftest import EVALUATION_INTERVAL_S, SCRAPE_INTERVAL_S, AlertingPair
-from tests.unit.monitoring.harness import Message, route_timing, seconds
-from tests.unit.monitoring.promql import rules
 
 MARGIN_S = 90.0
 """For a loaded 2-core machine: scrapes and evaluations that run late, Alertmanager's first flush."""

@@ -12,14 +12,14 @@ import pytest
 
 from stack import alerting, alerts
 from stack.settings import RuntimeSettings
-from testkit.waiting import eventually
-from tests.unit.monitoring.harness import (
+from testkit.alerting import (
     Receiver,
     post_alerts,
     route_timing,
     running_alertmanager,
     write_config,
 )
+from testkit.waiting import eventually
 
 ALERT = {
     "labels": {

@@ -11,9 +11,9 @@ from typing import Any
 
 from stack.airflow_api import AirflowApi
 from stack.settings import RuntimeSettings
+from testkit.promql import metric_names, panel_queries, rules
 from testkit.waiting import eventually
 from tests.integration.runtime.test_kafka import create_topic, produce
-from tests.unit.monitoring.promql import metric_names, panel_queries, rules
 
 
 def prometheus_query(runtime: RuntimeSettings, promql: str) -> list[dict[str, Any]]:

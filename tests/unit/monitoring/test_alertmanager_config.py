@@ -14,7 +14,7 @@ import yaml
 
 from stack import alerting
 from stack.settings import RuntimeSettings
-from tests.unit.monitoring.harness import write_config
+from testkit.alerting import write_config
 from tests.unit.monitoring.test_prometheus_rules import alert_rules
 
 AMTOOL = shutil.which("amtool") or "amtool (Debian package prometheus-alertmanager, `make install`)"

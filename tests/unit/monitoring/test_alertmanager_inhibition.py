@@ -11,8 +11,8 @@ import pytest
 
 from stack import alerting
 from stack.settings import RuntimeSettings
+from testkit.alerting import alerts, post_alerts, running_alertmanager, write_config
 from testkit.waiting import eventually
-from tests.unit.monitoring.harness import alerts, post_alerts, running_alertmanager, write_config
 from tests.unit.monitoring.test_prometheus_rules import alert_rules
 
 RULES = {rule["alert"]: rule for _, rule in alert_rules()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.monitoring.promql import metric_names, panel_queries, rules
+from testkit.promql import metric_names, panel_queries, rules
 
 
 @pytest.mark.parametrize(

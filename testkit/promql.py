@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
-RULE_FILES = sorted((ROOT / "monitoring" / "prometheus" / "rules").glob("*.yml"))
-DASHBOARDS = sorted((ROOT / "monitoring" / "grafana" / "dashboards").glob("*.json"))
+from services import layout
+
+RULE_FILES = sorted((layout.ROOT / "monitoring" / "prometheus" / "rules").glob("*.yml"))
+DASHBOARDS = sorted((layout.ROOT / "monitoring" / "grafana" / "dashboards").glob("*.json"))
 
 _KEYWORDS = {"and", "or", "unless", "offset", "bool", "inf", "nan"}
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
