@@ -18,6 +18,7 @@ import yaml
 
 from jobs.spark_stream import metrics as stream_metrics
 from jobs.spark_stream.settings import StreamSettings
+from services.configuration import SECRETS_DIR_VARIABLE
 from services.producer.frames import DeadLetterReason as ProducerReason
 from services.producer.metrics import METRIC_NAMES
 from services.producer.settings import ProducerSettings
@@ -53,6 +54,17 @@ def pod_templates() -> list[tuple[str, dict[str, Any]]]:
         (doc["metadata"]["name"], doc["spec"]["template"])
         for _, doc in kubernetes_documents()
         if doc["kind"] in {"Deployment", "StatefulSet"}
+    ]
+
+
+def all_containers() -> list[tuple[str, dict[str, Any]]]:
+    """Every container the manifests run, init containers and Jobs' included, by workload name."""
+    return [
+        (doc["metadata"]["name"], container)
+        for _, doc in kubernetes_documents()
+        if doc["kind"] in {"Deployment", "StatefulSet", "Job"}
+        for container in doc["spec"]["template"]["spec"].get("initContainers", [])
+        + doc["spec"]["template"]["spec"]["containers"]
     ]
 
 
@@ -250,9 +262,8 @@ def test_compose_inlines_no_secret() -> None:
 # --- kubernetes/ --------------------------------------------------------------------------------------
 def test_kubernetes_images_are_pinned_and_match_compose() -> None:
     compose_images = {s["image"] for s in compose_services().values()}
-    for name, template in pod_templates():
-        for container in template["spec"]["containers"]:
-            assert container["image"] in compose_images, f"{name}: {container['image']}"
+    for name, container in all_containers():
+        assert container["image"] in compose_images, f"{name}: {container['image']}"
 
 
 def test_kubernetes_producer_is_a_statefulset_indexed_by_pod_ordinal() -> None:
@@ -270,11 +281,15 @@ def test_kubernetes_producer_is_a_statefulset_indexed_by_pod_ordinal() -> None:
         assert container[probe]["httpGet"]["path"] == "/metrics"
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert ports[container["livenessProbe"]["httpGet"]["port"]] == 8000
-    assert set(env) - (producer_variables() | entrypoint_variables()) == set()
+    assert set(env) - (producer_variables() | entrypoint_variables()) == {SECRETS_DIR_VARIABLE}
 
 
 def test_kubernetes_config_names_only_variables_some_service_reads() -> None:
-    config = next(doc for _, doc in kubernetes_documents() if doc["kind"] == "ConfigMap")["data"]
+    config = next(
+        doc
+        for _, doc in kubernetes_documents()
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "pipeline-config"
+    )["data"]
     bootstrap = {"KAFKA_REPLICATION_FACTOR", "CASSANDRA_REPLICATION_FACTOR"}  # read by the bootstrap DAG
 
     assert set(config) - (producer_variables() | stream_variables() | bootstrap) == set()
@@ -302,17 +317,17 @@ def test_kubernetes_pods_carry_scrape_annotations_and_probes(name: str) -> None:
 
 
 def test_kubernetes_inlines_no_secret() -> None:
+    """More in test_kubernetes_security.py: no password, key or certificate anywhere in a manifest."""
     for file_name, doc in kubernetes_documents():
         if doc["kind"] == "Secret":
             values = {**doc.get("data", {}), **doc.get("stringData", {})}
             assert all(value in ("", None) for value in values.values()), file_name
-        for _, template in pod_templates():
-            for container in template["spec"]["containers"]:
-                for item in container.get("env", []):
-                    if SECRET_NAME.search(item["name"]):
-                        assert "value" not in item and "secretKeyRef" in item["valueFrom"], item["name"]
         if doc["kind"] == "ConfigMap":
             assert not [key for key in doc["data"] if SECRET_NAME.search(key)]
+    for _, container in all_containers():
+        for item in container.get("env", []):
+            if SECRET_NAME.search(item["name"]) and item["name"] != SECRETS_DIR_VARIABLE:  # a folder's path
+                assert "value" not in item and "secretKeyRef" in item["valueFrom"], item["name"]
 
 
 def test_kustomization_lists_every_manifest_but_the_secret_template() -> None:
