@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 from cassandra import AuthenticationFailed  # type: ignore[attr-defined]
@@ -185,8 +186,6 @@ def local_secured_values() -> dict[str, str]:
 def test_manifest_validates_against_the_strict_kubernetes_schema(
     document: dict[str, Any], version: str
 ) -> None:
-    kubernetes_validate = pytest.importorskip("kubernetes_validate")
-
     kubernetes_validate.validate(document, version, strict=True)
 
 
