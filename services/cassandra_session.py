@@ -50,6 +50,9 @@ class CassandraConnection:
     ca_certs: str | None = None
     """PEM file of the CA that signed the nodes' certificates: set, the client speaks TLS and verifies the
     node's certificate and host name. A path, not an SSLContext: the connection must stay picklable."""
+    tls_server_name: str | None = None
+    """The name the nodes' certificates carry, checked instead of the node's IP address (the driver resolves
+    contact points to IPs; in Docker or Kubernetes those change, the service name does not)."""
 
 
 def cassandra_cluster(connection: CassandraConnection) -> Cluster:
@@ -74,6 +77,9 @@ def cassandra_cluster(connection: CassandraConnection) -> Cluster:
         auth_provider=auth,
         connect_timeout=connection.connect_timeout_s,
         ssl_context=tls,
+        ssl_options={"server_hostname": connection.tls_server_name}
+        if tls and connection.tls_server_name
+        else None,
     )
 
 
@@ -100,6 +106,7 @@ class CassandraClientSettings(PipelineSettings):
     cassandra_username: str | None = None
     cassandra_password: SecretStr | None = None
     cassandra_ssl_ca_certs: Path | None = None
+    cassandra_ssl_server_name: str | None = None
 
     @field_validator("cassandra_hosts", mode="before")
     @classmethod
@@ -120,4 +127,5 @@ class CassandraClientSettings(PipelineSettings):
             username=self.cassandra_username,
             password=self.cassandra_password.get_secret_value() if self.cassandra_password else None,
             ca_certs=str(self.cassandra_ssl_ca_certs) if self.cassandra_ssl_ca_certs else None,
+            tls_server_name=self.cassandra_ssl_server_name,
         )

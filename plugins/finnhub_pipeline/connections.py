@@ -21,7 +21,7 @@ KAFKA_CONN_ID = "kafka_default"
 CASSANDRA_CONN_ID = "cassandra_default"
 SPARK_CONN_ID = "spark_default"
 
-CASSANDRA_CLIENT_EXTRAS = ("local_dc", "consistency", "request_timeout_s", "ca_certs")
+CASSANDRA_CLIENT_EXTRAS = ("local_dc", "consistency", "request_timeout_s", "ca_certs", "tls_server_name")
 """Extras of a Cassandra connection that configure the client; the others describe the node (JMX, nodetool,
 data and backup folders) for the maintenance tasks (`NodeAccess`)."""
 DEFAULT_JMX_PORT = 7199
@@ -62,6 +62,8 @@ def cassandra_airflow_connection(connection: CassandraConnection, **node_extras:
     }
     if connection.ca_certs:
         document["extra"]["ca_certs"] = connection.ca_certs  # TLS, verified against this CA
+    if connection.tls_server_name:
+        document["extra"]["tls_server_name"] = connection.tls_server_name
     if connection.username:
         document["login"] = connection.username
         document["password"] = connection.password or ""
@@ -83,6 +85,7 @@ def cassandra_connection(conn: AirflowConnection) -> CassandraConnection:
         password=conn.password or None,
         request_timeout_s=float(extras.get("request_timeout_s", defaults.request_timeout_s)),
         ca_certs=str(extras["ca_certs"]) if extras.get("ca_certs") else None,
+        tls_server_name=str(extras["tls_server_name"]) if extras.get("tls_server_name") else None,
     )
 
 

@@ -47,3 +47,15 @@ def test_settings_read_the_password_from_the_secrets_folder(
     monkeypatch.setenv("CASSANDRA_USERNAME", "writer")
     connection = CassandraClientSettings.load().cassandra_connection()
     assert (connection.username, connection.password) == ("writer", "from-a-file")
+
+
+def test_a_tls_server_name_is_checked_instead_of_the_nodes_address(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA",
+         "-keyout", str(tmp_path / "ca.key"), "-out", str(ca)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    named = cassandra_cluster(CassandraConnection(ca_certs=str(ca), tls_server_name="cassandra"))
+    assert named.ssl_options == {"server_hostname": "cassandra"}
+    assert cassandra_cluster(CassandraConnection(ca_certs=str(ca))).ssl_options is None
