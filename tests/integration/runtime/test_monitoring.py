@@ -126,14 +126,24 @@ def test_every_metric_an_alert_or_recording_rule_reads_exists(runtime: RuntimeSe
 
 
 def _dags_with_a_finished_run(runtime: RuntimeSettings) -> set[str]:
-    """The maintenance DAGs with a run that ended after statsd_exporter started (it forgets on restart)."""
+    """The maintenance DAGs with a run whose task succeeded after statsd_exporter started (it forgets on
+    restart)."""
     (exporter,) = prometheus_query(runtime, 'process_start_time_seconds{job="statsd-exporter"}')
     exporter_start = float(exporter["value"][1])
     api = AirflowApi(runtime)
     finished = set()
     for dag_id in AFTER_FIRST_DAG_RUN.values():
         runs = api.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-end_date&limit=20")["dag_runs"]
-        ends = [datetime.fromisoformat(run["end_date"]).timestamp() for run in runs if run.get("end_date")]
-        if any(end > exporter_start for end in ends):
-            finished.add(dag_id)
+        for run in runs:
+            if (
+                not run.get("end_date")
+                or datetime.fromisoformat(run["end_date"]).timestamp() <= exporter_start
+            ):
+                continue
+            # A task that succeeded sent its gauges; a skipped one (reconciliation with no complete hour to
+            # check yet, on a fresh stack) sent none per symbol.
+            tasks = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+            if any(task["state"] == "success" for task in tasks["task_instances"]):
+                finished.add(dag_id)
+                break
     return finished
