@@ -120,6 +120,11 @@ clean: ## stop everything and delete var/ (data, logs, jars): needs FORCE=1
 	@$(MAKE) --no-print-directory down
 	@rm -rf $(VAR) && echo "deleted $(VAR)/"
 
+# --- docker-compose -------------------------------------------------------------------------------------
+.PHONY: compose-secrets
+compose-secrets: venv ## docker-compose's CA, certificates and passwords into deploy/docker/secrets/ (git-ignored; kept once made)
+	@$(PY) deploy/docker/compose_security.py secrets
+
 # --- the Spark job: lag, logs, checkpoint (operations tools in deploy/local/stack) ----------------------
 SPARK_TASK_LOG := $(VAR)/log/airflow/dag_id=stream_supervisor/run_id=*/task_id=submit_stream/attempt=*.log
 FROM ?= latest
@@ -137,12 +142,16 @@ reset-checkpoint: ## pause stream_supervisor, stop the job, archive its checkpoi
 	@$(STACK).reset_checkpoint --from "$(FROM)" $(ARGS)
 
 # --- Airflow: trigger, restore, logs ---------------------------------------------------------------------
-.PHONY: trigger restore logs-airflow
+.PHONY: trigger reconcile restore logs-airflow
 AIRFLOW_LOGS := $(foreach c,scheduler api-server dag-processor triggerer,$(VAR)/log/airflow-$(c).log)
 
 trigger: ## run a DAG through Airflow's REST API, wait, print its state: make trigger DAG=<dag_id> [TIMEOUT=s]
 	@test -n "$(DAG)" || { echo "usage: make trigger DAG=<dag_id> [TIMEOUT=seconds]"; exit 2; }
 	@$(STACK).airflow_cli trigger "$(DAG)" $(if $(TIMEOUT),--timeout $(TIMEOUT))
+
+reconcile: ## check Kafka against Cassandra for a range now: make reconcile START=2026-12-01T10:00Z END=2026-12-01T12:00Z
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make reconcile START=<ISO UTC> END=<ISO UTC> (whole minutes)"; exit 2; }
+	@$(STACK).airflow_cli trigger reconciliation --param start="$(START)" --param end="$(END)" $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 restore: ## restore a Cassandra backup: make restore BACKUP=var/backups/<time> [KEYSPACE=<new name>]
 	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=var/backups/<time> [KEYSPACE=<new name>]"; exit 2; }
