@@ -5,8 +5,6 @@ with the same keys, and the same records are dead-lettered. Held against the job
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -88,23 +86,11 @@ CASES: dict[str, bytes | None] = {
 @pytest.fixture(scope="module")
 def job_outcome() -> Iterator[dict[int, tuple[str, int, str] | None]]:
     """offset -> (symbol, trade_ts_ms, trade_id) of the job's trade row, or None when it dead-letters."""
-    from pyspark.sql import SparkSession
-
     from jobs.spark_stream.transforms import outcome_rows, parse_trade_records
+    from testkit.spark import unit_test_session
 
-    # The same session as tests/unit/spark_stream/conftest.py builds: whichever test creates it first, the
-    # other gets it from getOrCreate() with its core settings (parallelism 2 matters to the writer tests).
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    spark = (
-        SparkSession.builder.master("local[1]")
-        .appName("spark_stream-unit-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.driver.memory", "1g")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
+    # The session tests/unit/spark_stream uses too: whichever test creates it first, the other reuses it.
+    spark = unit_test_session()
     timestamp = datetime.fromtimestamp(TS / 1000, tz=UTC)
     rows = [
         (b"S", value, contracts.TRADES_TOPIC, 0, offset, timestamp)

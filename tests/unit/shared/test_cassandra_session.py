@@ -23,13 +23,19 @@ def test_the_cluster_routes_within_the_local_dc_at_the_connections_consistency()
     assert cluster.ssl_context is None and cluster.auth_provider is None
 
 
-def test_credentials_and_a_ca_give_an_authenticated_verifying_tls_client(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.crt"
+@pytest.fixture
+def ca(tmp_path: Path) -> Path:
+    """A CA certificate file (self-signed, a day long): enough for the driver to build its TLS context."""
+    path = tmp_path / "ca.crt"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA",
-         "-keyout", str(tmp_path / "ca.key"), "-out", str(ca)],
+         "-keyout", str(tmp_path / "ca.key"), "-out", str(path)],
         check=True, capture_output=True,
     )  # fmt: skip
+    return path
+
+
+def test_credentials_and_a_ca_give_an_authenticated_verifying_tls_client(ca: Path) -> None:
     connection = CassandraConnection(username="writer", password="pw", ca_certs=str(ca))
     cluster = cassandra_cluster(connection)
     assert cluster.auth_provider is not None and cluster.auth_provider.username == "writer"
@@ -49,13 +55,7 @@ def test_settings_read_the_password_from_the_secrets_folder(
     assert (connection.username, connection.password) == ("writer", "from-a-file")
 
 
-def test_a_tls_server_name_is_checked_instead_of_the_nodes_address(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA",
-         "-keyout", str(tmp_path / "ca.key"), "-out", str(ca)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+def test_a_tls_server_name_is_checked_instead_of_the_nodes_address(ca: Path) -> None:
     named = cassandra_cluster(CassandraConnection(ca_certs=str(ca), tls_server_name="cassandra"))
     assert named.ssl_options == {"server_hostname": "cassandra"}
     assert cassandra_cluster(CassandraConnection(ca_certs=str(ca))).ssl_options is None

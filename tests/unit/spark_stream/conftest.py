@@ -18,6 +18,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from services import contracts
+from testkit.spark import unit_test_session
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
@@ -38,18 +39,7 @@ def run_job_main(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    # Workers need this virtualenv: its packages (cassandra-driver) and the project installed into it.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("spark_stream-unit-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.driver.memory", "1g")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
+    session = unit_test_session()
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
