@@ -32,6 +32,13 @@ COPY --chown=airflow:root jobs/ /opt/pipeline/jobs/
 COPY --chown=airflow:root dags/ /opt/pipeline/dags/
 COPY --chown=airflow:root plugins/ /opt/pipeline/plugins/
 COPY --chown=airflow:root sql/ /opt/pipeline/sql/
+# docker-compose's one-shot security set-up (security-init, pipeline-bootstrap's grants) runs the local
+# runtime's own code for Kafka users, ACLs and Cassandra roles: those modules of the `stack` package only,
+# and the script. No secret is copied: compose mounts them at run time.
+COPY --chown=airflow:root deploy/local/stack/__init__.py deploy/local/stack/credentials.py \
+     deploy/local/stack/pki.py deploy/local/stack/security.py deploy/local/stack/kafka_security.py \
+     deploy/local/stack/cassandra_security.py /opt/pipeline/deploy/local/stack/
+COPY --chown=airflow:root deploy/docker/compose_security.py /opt/pipeline/deploy/docker/compose_security.py
 # Checkpoints live under var/ (a volume in docker-compose.yaml), writable by the airflow user.
 RUN mkdir -p /opt/pipeline/var/checkpoints && chown -R airflow:root /opt/pipeline/var
 
@@ -40,8 +47,8 @@ USER airflow
 # is pinned there to the base image's 3.3.2, so pip keeps it.
 COPY requirements.txt deploy/constraints.txt /tmp/pins/
 RUN pip install --no-cache-dir -r /tmp/pins/requirements.txt -c /tmp/pins/constraints.txt
-# The project's own package (pyproject.toml: services, jobs, finnhub_pipeline from plugins/), not a
-# PYTHONPATH; the DAGs stay in /opt/pipeline/dags for the dag-processor.
+# The project's own package (pyproject.toml: services, jobs, finnhub_pipeline from plugins/, the stack modules
+# above), not a PYTHONPATH; the DAGs stay in /opt/pipeline/dags for the dag-processor.
 COPY --chown=airflow:root pyproject.toml /opt/pipeline/
 RUN pip install --no-cache-dir --no-deps /opt/pipeline
 

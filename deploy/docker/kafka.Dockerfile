@@ -2,6 +2,8 @@
 # Apache Kafka 4.3.1 (the official image, KRaft) with the Prometheus JMX exporter agent, which the
 # official image lacks: Prometheus' `kafka` job and the KafkaDown alert read it (monitoring/jmx/kafka.yml).
 # Versions: deploy/local/jars/pom.xml (kafka.version 4.3.1, jmx.exporter.version 1.0.1).
+# Secured (SASL_SSL, mutual TLS to the controller, ACLs): deploy/docker/kafka/server.properties, started by
+# deploy/docker/kafka/start.sh. No certificate or password is in the image: compose mounts them as secrets.
 FROM apache/kafka:4.3.1
 
 USER root
@@ -13,4 +15,7 @@ COPY monitoring/jmx/kafka.yml /opt/jmx-exporter/kafka.yml
 RUN chmod 644 /opt/jmx-exporter/* \
     && mkdir -p /var/lib/kafka/data \
     && chown appuser:appuser /var/lib/kafka/data
+COPY --chmod=644 deploy/docker/kafka/server.properties /etc/kafka/pipeline/server.properties
+COPY --chmod=755 deploy/docker/kafka/start.sh /etc/kafka/pipeline/start.sh
 USER appuser
+CMD ["/etc/kafka/pipeline/start.sh"]

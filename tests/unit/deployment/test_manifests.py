@@ -8,7 +8,6 @@ code and rules define.
 from __future__ import annotations
 
 import ast
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ KUBERNETES = ROOT / "kubernetes"
 DOCKER = ROOT / "deploy" / "docker"
 API_REFERENCE = ROOT / "docs" / "api-reference.md"
 SECRET_NAME = re.compile(r"(API_KEY|PASSWORD|SECRET|TOKEN|WEBHOOK)")
-ONE_SHOT_SERVICES = {"airflow-init", "pipeline-bootstrap"}
+ONE_SHOT_SERVICES = {"airflow-init", "security-init", "pipeline-bootstrap"}
 """Jobs that run once and exit; a healthcheck has nothing to watch. Others wait for them to complete."""
 
 
@@ -219,7 +218,8 @@ def test_jmx_agent_version_matches_the_pom() -> None:
 
 def test_producer_restarts_and_reads_only_its_own_variables() -> None:
     producer = compose_services()["finnhub-producer"]
-    known = producer_variables() | entrypoint_variables()
+    # PIPELINE_SECRETS_DIR: read by every settings class (its folder of secret files, one per field).
+    known = producer_variables() | entrypoint_variables() | {SECRETS_DIR_VARIABLE}
 
     assert producer["restart"] == "unless-stopped"
     assert set(producer["environment"]) - known == set()
@@ -252,8 +252,14 @@ def test_compose_inlines_no_secret() -> None:
     values = _compose_secret_values(compose())
 
     assert values, "expected the Airflow and PostgreSQL secrets to be referenced"
+    # A value may name a ${VARIABLE} of .env, a mounted secret file under /run/secrets, or the Airflow
+    # secrets backend that reads one.
     inlined = [
-        (where, value) for where, value in values if not re.fullmatch(r"\$\{[A-Z0-9_]+(:[-?][^}]*)?\}", value)
+        (where, value)
+        for where, value in values
+        if not re.fullmatch(r"\$\{[A-Z0-9_]+(:[-?][^}]*)?\}", value)
+        and "/run/secrets/" not in value
+        and value != "airflow.secrets.local_filesystem.LocalFilesystemBackend"
     ]
     assert inlined == []
     assert not re.search(r"FINNHUB_API_KEYS?\s*[:=]\s*[A-Za-z0-9]", COMPOSE_FILE.read_text())
@@ -505,23 +511,3 @@ def test_python_images_install_the_project_as_a_package_not_a_pythonpath(dockerf
     assert "PYTHONPATH=" not in text
     assert "COPY pyproject.toml" in text or "COPY --chown=airflow:root pyproject.toml" in text
     assert re.search(r"pip install (--no-cache-dir )?--no-deps /opt/pipeline$", text, re.MULTILINE)
-
-
-def test_compose_airflow_connections_are_the_ones_the_shared_builders_make() -> None:
-    """docker-compose writes its connections as fixed JSON; they must say what the local runtime's
-    (finnhub_pipeline.connections) would for the compose host names."""
-    from finnhub_pipeline import connections
-    from services.cassandra_session import CassandraConnection
-    from services.kafka_options import KafkaConnection
-
-    environment = compose_services()["airflow-scheduler"]["environment"]
-    kafka = json.loads(environment["AIRFLOW_CONN_KAFKA_DEFAULT"])
-    cassandra = json.loads(environment["AIRFLOW_CONN_CASSANDRA_DEFAULT"])
-
-    assert kafka == connections.kafka_airflow_connection(KafkaConnection("kafka:9092"))
-    expected = connections.cassandra_airflow_connection(CassandraConnection(hosts=("cassandra",)))
-    assert {key: cassandra[key] for key in ("conn_type", "host", "port")} == {
-        key: expected[key] for key in ("conn_type", "host", "port")
-    }
-    client_extras = {key: cassandra["extra"].get(key) for key in connections.CASSANDRA_CLIENT_EXTRAS}
-    assert client_extras == {key: expected["extra"].get(key) for key in connections.CASSANDRA_CLIENT_EXTRAS}
