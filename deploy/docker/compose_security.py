@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final
-from unittest import mock
 
 from cryptography import x509
 
@@ -205,9 +204,8 @@ def write_secrets(
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.chmod(0o700)  # the mounted copies are world-readable (below): this folder keeps them private
     tls_folder = folder / "tls"
-    # stack.pki names the local runtime's addresses; compose's engines are reached by these.
-    with mock.patch.object(pki, "SERVER_ADDRESSES", SERVER_NAMES):
-        pki.ensure(tls_folder)
+    # Compose's engines are reached by these names, not the local runtime's loopback addresses.
+    pki.ensure(tls_folder, addresses=SERVER_NAMES)
     _check_server_names(tls_folder)
     passwords = credentials.passwords(folder / "passwords.json", environ)
     cluster_id_file = folder / "kafka-cluster-id"

@@ -58,12 +58,18 @@ CASSANDRA: Final = ServerIdentity("cassandra", "cassandra-node")
 SERVERS: Final = (KAFKA, CASSANDRA)
 
 
-def ensure(folder: Path, servers: Sequence[ServerIdentity] = SERVERS, now: dt.datetime | None = None) -> bool:
-    """Creates the CA and the servers' certificates when `folder` does not exist; then checks them.
-    Returns True when it created them. A folder that exists is never changed (it may be the user's)."""
+def ensure(
+    folder: Path,
+    servers: Sequence[ServerIdentity] = SERVERS,
+    now: dt.datetime | None = None,
+    addresses: Sequence[str] = SERVER_ADDRESSES,
+) -> bool:
+    """Creates the CA and the servers' certificates (valid for `addresses`: IPs or host names) when `folder`
+    does not exist; then checks them. Returns True when it created them. A folder that exists is never
+    changed (it may be the user's)."""
     created = False
     if not folder.exists():
-        _create(folder, servers, now or dt.datetime.now(dt.UTC))
+        _create(folder, servers, now or dt.datetime.now(dt.UTC), addresses)
         created = True
     check(folder, servers, now)
     return created
@@ -117,7 +123,9 @@ def _private(path: Path) -> None:
         )
 
 
-def _create(folder: Path, servers: Iterable[ServerIdentity], now: dt.datetime) -> None:
+def _create(
+    folder: Path, servers: Iterable[ServerIdentity], now: dt.datetime, addresses: Sequence[str]
+) -> None:
     partial = folder.with_name(f".{folder.name}.partial")
     partial.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
@@ -143,7 +151,7 @@ def _create(folder: Path, servers: Iterable[ServerIdentity], now: dt.datetime) -
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                 critical=False,
             )
-            .add_extension(x509.SubjectAlternativeName(_alternative_names()), critical=False)
+            .add_extension(x509.SubjectAlternativeName(_alternative_names(addresses)), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
             )
@@ -183,9 +191,9 @@ def _usage(cert_sign: bool) -> x509.KeyUsage:
     )
 
 
-def _alternative_names() -> list[x509.GeneralName]:
+def _alternative_names(addresses: Sequence[str]) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = []
-    for address in SERVER_ADDRESSES:
+    for address in addresses:
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(address)))
         except ValueError:

@@ -511,3 +511,12 @@ def test_python_images_install_the_project_as_a_package_not_a_pythonpath(dockerf
     assert "PYTHONPATH=" not in text
     assert "COPY pyproject.toml" in text or "COPY --chown=airflow:root pyproject.toml" in text
     assert re.search(r"pip install (--no-cache-dir )?--no-deps /opt/pipeline$", text, re.MULTILINE)
+
+
+def test_compose_unpauses_the_stream_supervisor_and_every_maintenance_dag() -> None:
+    from finnhub_pipeline.dag_defaults import MAINTENANCE_DAG_IDS
+
+    command = " ".join(compose_services()["pipeline-bootstrap"]["command"])
+    listed = re.search(r"for dag in ([\w ]+); do airflow dags unpause", command)
+    assert "airflow dags unpause stream_supervisor" in command
+    assert listed and tuple(listed.group(1).split()) == MAINTENANCE_DAG_IDS
