@@ -55,6 +55,24 @@ class CassandraConnection:
     contact points to IPs; in Docker or Kubernetes those change, the service name does not)."""
 
 
+def as_settings(connection: CassandraConnection) -> dict[str, str]:
+    """The connection as `CassandraClientSettings` values by field name: the environment variables (upper-
+    cased) or the PIPELINE_SECRETS_DIR files (as named) that give a child program this connection."""
+    values = {
+        "cassandra_hosts": ",".join(connection.hosts),
+        "cassandra_port": str(connection.port),
+        "cassandra_local_dc": connection.local_dc,
+        "cassandra_consistency": connection.consistency,
+    }
+    if connection.username:
+        values |= {"cassandra_username": connection.username, "cassandra_password": connection.password or ""}
+    if connection.ca_certs:
+        values["cassandra_ssl_ca_certs"] = connection.ca_certs
+    if connection.tls_server_name:
+        values["cassandra_ssl_server_name"] = connection.tls_server_name
+    return values
+
+
 def cassandra_cluster(connection: CassandraConnection) -> Cluster:
     """A driver `Cluster` (not yet connected): token-aware routing within the local data center, the
     connection's consistency level and timeouts, credentials when a user is set."""

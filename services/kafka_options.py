@@ -66,6 +66,21 @@ class KafkaConnection:
             }
         return {**options, **(tuning or {}), **extra}
 
+    def as_settings(self) -> dict[str, str]:
+        """The connection as `KafkaClientSettings` values by field name: the environment variables (upper-
+        cased) or the PIPELINE_SECRETS_DIR files (as named) that give a child program this connection."""
+        values = {
+            "kafka_bootstrap_servers": self.bootstrap_servers,
+            "kafka_security_protocol": self.security_protocol,
+        }
+        if self.secured:
+            values |= {
+                "kafka_sasl_username": str(self.username),
+                "kafka_sasl_password": str(self.password),
+                "kafka_ssl_ca_location": str(self.ca_location),
+            }
+        return values
+
     def spark_source_options(self) -> dict[str, str]:
         """The connection as options of Spark's Kafka source (Java client names with the `kafka.` prefix).
 

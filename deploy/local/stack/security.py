@@ -15,11 +15,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from pydantic import Field, field_validator
 
-from services import contracts, layout
+from services import cassandra_session, contracts, layout
 from services.cassandra_session import CassandraConnection
 from services.configuration import PipelineSettings
 from services.kafka_options import KafkaConnection
@@ -204,14 +204,11 @@ def write_client_files(settings: RuntimeSettings, passwords: Mapping[str, str] |
         for stale in (admin_properties, cqlshrc, secrets_dir(settings) / "cqlsh-credentials"):
             stale.unlink(missing_ok=True)
     else:
-        producer_files = _kafka_files(kafka_connection(settings, KAFKA_PRODUCER, passwords))
-        spark_files = _kafka_files(kafka_connection(settings, KAFKA_SPARK, passwords))
-        writer = cassandra_connection(settings, CASSANDRA_WRITER, passwords)
-        spark_files |= {
-            "cassandra_username": str(writer.username),
-            "cassandra_password": str(writer.password),
-            "cassandra_ssl_ca_certs": str(writer.ca_certs),
-        }
+        producer_files = kafka_connection(settings, KAFKA_PRODUCER, passwords).as_settings()
+        spark_files = kafka_connection(settings, KAFKA_SPARK, passwords).as_settings()
+        spark_files |= cassandra_session.as_settings(
+            cassandra_connection(settings, CASSANDRA_WRITER, passwords)
+        )
         credentials.write_private(
             admin_properties, kafka_connection(settings, KAFKA_ADMIN, passwords).java_client_properties()
         )
@@ -298,12 +295,3 @@ def after_bootstrap(settings: RuntimeSettings, passwords: Mapping[str, str]) -> 
         hosts=(settings.cassandra_host,), port=settings.cassandra_port, ca_certs=str(ca_file(settings))
     )
     cassandra_security.ensure_grants(node, passwords, contracts.KEYSPACE)
-
-
-def _kafka_files(connection: KafkaConnection) -> dict[str, Any]:
-    return {
-        "kafka_security_protocol": connection.security_protocol,
-        "kafka_sasl_username": str(connection.username),
-        "kafka_sasl_password": str(connection.password),
-        "kafka_ssl_ca_location": str(connection.ca_location),
-    }

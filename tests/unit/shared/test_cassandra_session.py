@@ -59,3 +59,18 @@ def test_a_tls_server_name_is_checked_instead_of_the_nodes_address(ca: Path) -> 
     named = cassandra_cluster(CassandraConnection(ca_certs=str(ca), tls_server_name="cassandra"))
     assert named.ssl_options == {"server_hostname": "cassandra"}
     assert cassandra_cluster(CassandraConnection(ca_certs=str(ca))).ssl_options is None
+
+
+def test_a_connection_given_as_settings_reads_back_as_the_same_connection(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from services.cassandra_session import as_settings
+
+    connection = CassandraConnection(
+        hosts=("10.0.0.1", "10.0.0.2"), port=9142, username="w", password="pw", ca_certs="/ca.crt",
+        tls_server_name="cassandra", consistency="QUORUM",
+    )  # fmt: skip
+    for name, value in as_settings(connection).items():
+        (tmp_path / name).write_text(value)
+    monkeypatch.setenv("PIPELINE_SECRETS_DIR", str(tmp_path))
+    assert CassandraClientSettings.load().cassandra_connection() == connection

@@ -106,3 +106,13 @@ def test_an_error_line_never_shows_a_secret_read_from_a_file(
     with pytest.raises(ConfigError) as caught:
         KafkaClientSettings.load()
     assert 'bad"secret' not in str(caught.value)
+
+
+@pytest.mark.parametrize("connection", [KafkaConnection("b:1"), SECURED], ids=["plaintext", "secured"])
+def test_a_connection_given_as_settings_reads_back_as_the_same_connection(
+    monkeypatch: pytest.MonkeyPatch, connection: KafkaConnection
+) -> None:
+    monkeypatch.delenv("PIPELINE_SECRETS_DIR", raising=False)
+    for name, value in connection.as_settings().items():
+        monkeypatch.setenv(name.upper(), value)
+    assert KafkaClientSettings.load().kafka_connection() == connection
