@@ -109,7 +109,7 @@ def raw_loop(
     connection: KafkaConnection, topic: str, records: list[tuple[bytes | None, bytes | None]]
 ) -> float:
     """Seconds for a plain produce loop of `records`, with the producer's Kafka settings, until all acked."""
-    settings = ProducerSettings.model_validate({"kafka_bootstrap_servers": connection.bootstrap_servers})
+    settings = ProducerSettings.model_validate(connection.as_settings())
     producer = Producer(producer_config(settings))
     failures = []
 

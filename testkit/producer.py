@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.kafka_options import KafkaConnection
 from services.layout import ROOT
+from testkit.settings import settings_folder
 
 from .kafka import create_topics
 from .runtime import free_port
@@ -165,7 +166,7 @@ def start_run(
         {
             "FINNHUB_WS_URL": f"ws://127.0.0.1:{sim_port}",
             "SYMBOLS": symbols,
-            "KAFKA_BOOTSTRAP_SERVERS": connection.bootstrap_servers,
+            **settings_folder(workdir / "producer-settings", connection.as_settings()),
             "TRADES_TOPIC": trades,
             "DEAD_LETTER_TOPIC": dead,
             "PRODUCER_METRICS_HOST": "127.0.0.1",

@@ -21,9 +21,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobs.spark_stream.settings import CHECKPOINT_VARIABLE
 from services import contracts
+from services.cassandra_session import CassandraConnection, as_settings
 from services.kafka_options import KafkaConnection
 from services.layout import ROOT
 from stack import submit
+from testkit.settings import settings_folder
 
 METRICS_PORT_VARIABLE = "SPARK_METRICS_PORT"
 """The job's environment variable for its Prometheus port (the stack sets it from `.env` through Airflow)."""
@@ -93,11 +95,22 @@ class SparkJob:
 
 
 def job_env(
-    connection: KafkaConnection, topic: str, keyspace: str, checkpoint: Path, metrics_port: int
+    connection: KafkaConnection,
+    topic: str,
+    keyspace: str,
+    checkpoint: Path,
+    metrics_port: int,
+    cassandra: CassandraConnection | None = None,
 ) -> dict[str, str]:
-    """The job's settings for a run on a topic and keyspace of its own."""
+    """The job's settings for a run on a topic and keyspace of its own; its Kafka and Cassandra connections
+    (credentials included on a secured stack) as files of a folder beside the checkpoint."""
+    connections = settings_folder(
+        checkpoint.parent / f"{checkpoint.name}-settings",
+        connection.as_settings(),
+        as_settings(cassandra or CassandraConnection()),
+    )
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": connection.bootstrap_servers,
+        **connections,
         "SPARK_STREAM_TOPIC": topic,
         "CASSANDRA_KEYSPACE": keyspace,
         "CASSANDRA_CONSISTENCY": "LOCAL_ONE",

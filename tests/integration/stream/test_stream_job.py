@@ -59,7 +59,14 @@ def stream(
     create_topics(runtime.kafka_connection(), name)
     create_keyspace(cassandra_session, name)
     workdir = tmp_path_factory.mktemp("stream")
-    env = job_env(runtime.kafka_connection(), name, name, workdir / "checkpoint", free_port())
+    env = job_env(
+        runtime.kafka_connection(),
+        name,
+        name,
+        workdir / "checkpoint",
+        free_port(),
+        runtime.cassandra_connection(),
+    )
     job = SparkJob(env, workdir / "spark.log").start()
     yield name, name, job
     job.stop()
@@ -148,7 +155,14 @@ def test_kill_9_mid_stream_and_restart_leave_the_tables_of_an_uninterrupted_run(
     name = f"t_kill_{int(time.time() * 1000)}"
     create_topics(runtime.kafka_connection(), name)
     create_keyspace(cassandra_session, name)
-    env = job_env(runtime.kafka_connection(), name, name, tmp_path / "checkpoint", free_port())
+    env = job_env(
+        runtime.kafka_connection(),
+        name,
+        name,
+        tmp_path / "checkpoint",
+        free_port(),
+        runtime.cassandra_connection(),
+    )
     env["SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER"] = "1000"  # many small batches: the kill lands mid-stream
     rng, now_ms = random.Random(3), int(time.time() * 1000)
     values = [
