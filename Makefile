@@ -86,15 +86,19 @@ constraints: ## re-pin every transitive Python dependency after changing require
 	   $(PY) -m pip freeze --exclude-editable; } > deploy/constraints.txt
 
 # --- running --------------------------------------------------------------------------------------------
+# TOPOLOGY=single (the default, or .env's) runs one node of each engine; `make up TOPOLOGY=cluster` runs three
+# Kafka brokers and three Cassandra nodes on 127.0.0.1-3, a Spark master and workers, two producer replicas
+# (docs/deployment.md, "Cluster mode"). A variable given on make's command line reaches `stack` as an
+# environment variable, which wins over .env; status, down and the tools follow the running topology.
 .PHONY: up down status start
-up: install .env ## start every service under supervisord and wait until all are healthy
+up: install .env ## start every service under supervisord and wait until all are healthy (TOPOLOGY=single|cluster)
 	@$(STACK) up
 start: up ## the seed README's name for `make up`
 
 down: ## stop every service cleanly (data stays in var/)
 	@test ! -x $(PY) || $(STACK) down
 
-status: ## a table of services: state, pid, port, health
+status: ## a table of services and nodes: state, pid, port, health, role
 	@$(STACK) status
 
 logs-%: ## follow a service's log, e.g. make logs-kafka, logs-cassandra, logs-prometheus
@@ -112,8 +116,8 @@ kafka-topics: ## describe the Kafka topics (ARGS="--list" or any kafka-topics fl
 cql: ## an interactive CQL shell on the local Cassandra
 	@$(STACK) cql $(ARGS)
 
-nodetool: ## Cassandra's nodetool on the local node (ARGS="status" by default)
-	@$(STACK) nodetool $(ARGS)
+nodetool: ## Cassandra's nodetool (ARGS="status" by default; NODE=2 for another node of the cluster)
+	@$(STACK) nodetool $(if $(NODE),--node $(NODE)) $(ARGS)
 
 clean: ## stop everything and delete var/ (data, logs, jars): needs FORCE=1
 	@if [ "$(FORCE)" != "1" ]; then echo "make clean deletes var/ (all data, logs and jars): run make clean FORCE=1"; exit 1; fi
@@ -183,7 +187,7 @@ bench: bench-producer bench-stream ## every benchmark
 bench-producer: up ## trades/s simulator → producer → Kafka, next to a raw confluent-kafka loop (ARGS="--trades N")
 	@$(BENCH) benchmarks.bench_producer $(ARGS)
 
-bench-stream: up ## Spark job trades/s into Cassandra next to a raw cassandra-driver loop; latency p50/p99 at 1,000/s
+bench-stream: up ## Spark job trades/s into Cassandra next to a raw cassandra-driver loop; latency p50/p99 at 1,000/s (TOPOLOGY=cluster: one worker against two)
 	@$(BENCH) benchmarks.bench_stream $(ARGS)
 
 # Every Python folder; mypy finds finnhub_pipeline and stack through mypy_path (pyproject.toml).

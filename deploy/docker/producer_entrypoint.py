@@ -5,12 +5,17 @@ PRODUCER_REPLICA_INDEX (services/producer/README.md, "Sharding"). Neither `docke
 Kubernetes StatefulSet can put a different value in each replica's environment, so this script derives them:
 
 - PRODUCER_REPLICA_INDEX, when set, wins (Kubernetes sets it from the pod-index label).
-- Otherwise, with PRODUCER_REPLICA_COUNT > 1, the index is the ordinal at the end of the container's name:
-  compose names replicas `<project>-finnhub-producer-<n>` (n from 1) and Docker's DNS answers a reverse
-  lookup of the container's address with that name; a StatefulSet pod's hostname ends in `-<n>` (n from 0).
+- Otherwise the index is the ordinal at the end of the container's name, whatever PRODUCER_REPLICA_COUNT
+  says: compose names replicas `<project>-finnhub-producer-<n>` (n from 1) and Docker's DNS answers a
+  reverse lookup of the container's address with that name; a StatefulSet pod's hostname ends in `-<n>`
+  (n from 0). So `docker compose up --scale finnhub-producer=3` with PRODUCER_REPLICA_COUNT unset (1) runs
+  replica 0 with every symbol and stops replicas 2 and 3 with one line each, instead of three replicas
+  sending every trade three times; with PRODUCER_REPLICA_COUNT=3 the three share the symbols. Only a lone
+  replica whose name has no ordinal (`docker run`) is index 0.
 - FINNHUB_API_KEYS (comma-separated, one key per replica, in index order) gives replica i its key i.
   A single FINNHUB_API_KEY is refused when more than one replica runs: the replicas would fight over it.
-- Without any key the producer reads the simulator: FINNHUB_SIMULATOR_URL becomes FINNHUB_WS_URL.
+- Without any key the producer reads the simulator: FINNHUB_SIMULATOR_URL becomes FINNHUB_WS_URL, whatever
+  FINNHUB_WS_URL says (`.env.example`'s wss://ws.finnhub.io is the endpoint for a key, never for no key).
 
 A problem stops the container with one line on stderr and exit status 2, like the producer's own settings
 check; no key is ever printed.
@@ -60,16 +65,15 @@ def replica_environment(
     count = int(env.get("PRODUCER_REPLICA_COUNT") or "1")
     if env.get("PRODUCER_REPLICA_INDEX"):
         index = int(env["PRODUCER_REPLICA_INDEX"])
-    elif count == 1:
-        index = 0
     elif env.get("KUBERNETES_SERVICE_HOST"):
-        index = ordinal_from_name(env.get("HOSTNAME", socket.gethostname()), first=0)
+        index = _ordinal_or_lone(lambda: env.get("HOSTNAME") or socket.gethostname(), 0, count)
     else:
-        index = ordinal_from_name(container_name(), first=1)
+        index = _ordinal_or_lone(container_name, 1, count)
     if not 0 <= index < count:
         raise ReplicaConfigError(
             f"replica index {index} is outside PRODUCER_REPLICA_COUNT={count}: scale to at most {count}"
-            " replicas, or raise PRODUCER_REPLICA_COUNT (and give every replica a key)"
+            f" replica(s), or set PRODUCER_REPLICA_COUNT to the number of replicas (and give every replica"
+            " a key in FINNHUB_API_KEYS)"
         )
     resolved["PRODUCER_REPLICA_INDEX"] = str(index)
     resolved["PRODUCER_REPLICA_COUNT"] = str(count)
@@ -88,9 +92,23 @@ def replica_environment(
         )
     if not resolved.get("FINNHUB_API_KEY"):
         resolved.pop("FINNHUB_API_KEY", None)
-        if not resolved.get("FINNHUB_WS_URL") and env.get("FINNHUB_SIMULATOR_URL"):
+        if env.get("FINNHUB_SIMULATOR_URL"):
             resolved["FINNHUB_WS_URL"] = env["FINNHUB_SIMULATOR_URL"]
     return resolved
+
+
+def _ordinal_or_lone(name: Callable[[], str], first: int, count: int) -> int:
+    """The replica ordinal in this container's or pod's name; 0 for a lone replica whose name has none (a
+    plain `docker run`), a refusal for one of several."""
+    try:
+        return ordinal_from_name(name(), first)
+    except (ReplicaConfigError, OSError) as error:
+        if count == 1:
+            return 0
+        raise ReplicaConfigError(
+            f"PRODUCER_REPLICA_INDEX is not set and {error}: with PRODUCER_REPLICA_COUNT={count} a replica"
+            " must know its index (set PRODUCER_REPLICA_INDEX)"
+        ) from None
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -35,6 +35,9 @@ class ProducerSettings(KafkaClientSettings):
     symbols: Annotated[tuple[str, ...], NoDecode] = parse_symbols(DEFAULT_SYMBOLS)
     trades_topic: str = Field(contracts.TRADES_TOPIC, min_length=1)
     dead_letter_topic: str = Field(contracts.DEAD_LETTER_TOPIC, min_length=1)
+    # This replica's share of SYMBOLS: index i of count n (services/producer/README.md, "Sharding"). Unset,
+    # the index is 0 only for a lone replica: with n > 1 a replica that does not know its index refuses to
+    # start rather than subscribe to replica 0's symbols a second time (every trade twice in Kafka).
     producer_replica_index: int = Field(0, ge=0)
     producer_replica_count: int = Field(1, ge=1)
     producer_metrics_host: str = "0.0.0.0"
@@ -75,6 +78,23 @@ class ProducerSettings(KafkaClientSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _index_known_when_sharded(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("producer_replica_index") not in (None, ""):
+            return data
+        try:
+            count = int(data.get("producer_replica_count") or 1)
+        except (TypeError, ValueError):
+            return data  # the field's own check names the bad count
+        if count > 1:
+            raise ValueError(
+                f"PRODUCER_REPLICA_INDEX is not set while PRODUCER_REPLICA_COUNT={count}: a replica must"
+                f" know which share of SYMBOLS is its own (0 to {count - 1}), or it would duplicate another's"
+                " trades"
+            )
+        return data
 
     @model_validator(mode="after")
     def _check_together(self) -> ProducerSettings:

@@ -29,7 +29,7 @@ from . import (
     tools,
 )
 from .airflow_api import BOOTSTRAP_DAG, STREAM_DAG, AirflowApi, AirflowError, admin_password
-from .settings import ROOT, RuntimeSettings, load_settings
+from .settings import ROOT, RuntimeSettings, load_settings, running_topology_file
 from .supervisor import Supervisor
 
 BAD_STATES = {"FATAL", "EXITED", "STOPPED", "UNKNOWN"}
@@ -96,15 +96,18 @@ def _start_group(settings: RuntimeSettings, group: str) -> None:
         return
     _say(f"starting the {group}: {', '.join(e.name for e in members)}")
     supervisor = _supervisor(settings)
-    unwanted = [e.name for e in engines.ENGINES if e.group == group and e not in members]
-    supervisor.stop_programs(unwanted)  # e.g. the simulator once FINNHUB_API_KEY is set
+    supervisor.stop_programs(
+        engines.unwanted_in_group(group, settings)
+    )  # e.g. the simulator once FINNHUB_API_KEY is set
     supervisor.start_programs([e.name for e in members])
     wait_healthy(settings, members)
 
 
 def _bootstrap_once(settings: RuntimeSettings) -> None:
-    """Runs the pipeline_bootstrap DAG through Airflow on the first `up` (topics, schema), once."""
-    marker = settings.var_dir / "airflow" / "bootstrapped"
+    """Runs the pipeline_bootstrap DAG through Airflow on the first `up` of a topology (topics, schema), once:
+    the cluster's brokers and nodes have their own topics and keyspace (var/cluster/airflow/bootstrapped)."""
+    marker = settings.state_dir / "airflow" / "bootstrapped"
+    marker.parent.mkdir(parents=True, exist_ok=True)
     if marker.exists():
         return
     _say(f"running DAG {BOOTSTRAP_DAG} once (Kafka topics, Cassandra schema)...")
@@ -139,10 +142,24 @@ def _unpause_maintenance_once(settings: RuntimeSettings) -> None:
     )
 
 
+def _switch_topology(settings: RuntimeSettings) -> None:
+    """A stack of the other topology is running: stop all of it first (its Kafka listens on this one's
+    addresses and ports), keeping its data for the next switch back."""
+    marker = running_topology_file(settings.var_dir)
+    running = marker.read_text().strip() if marker.exists() else "single"
+    supervisor = _supervisor(settings)
+    if running != settings.topology and supervisor.is_running():
+        _say(f"stopping the running TOPOLOGY={running} stack first (its data stays in var/)...")
+        supervisor.shutdown()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(settings.topology + "\n")
+
+
 def up(settings: RuntimeSettings) -> None:
     started = time.monotonic()
     # First, before anything starts or changes: certificates and passwords (ENABLE_SSL), or one line.
     passwords = security.preflight(settings)
+    _switch_topology(settings)
     if passwords is not None:
         _prepare_switch_to_ssl(settings, passwords)
     control_plane.write_environment(settings, Path(sys.executable).parent)
@@ -152,6 +169,12 @@ def up(settings: RuntimeSettings) -> None:
     if tools.format_kafka_storage(settings, passwords):
         _say("  formatted Kafka storage (KRaft, first start)")
     _supervisor(settings).start()
+    if settings.cluster:
+        _say(
+            f"TOPOLOGY=cluster: {len(settings.kafka_hosts)} Kafka brokers, {len(settings.cassandra_hosts)} "
+            f"Cassandra nodes, a Spark master and {settings.spark_workers} workers, "
+            f"{settings.producer_replicas} producer replicas (state in {settings.state_dir})"
+        )
     _say("waiting for the engines to answer health checks...")
     wait_healthy(settings, engines.in_group(engines.CORE, settings))
     if passwords is not None:
@@ -211,7 +234,7 @@ def _prepare_switch_to_ssl(settings: RuntimeSettings, passwords: Mapping[str, st
 
 def status(settings: RuntimeSettings, probe: bool = True) -> bool:
     states = _supervisor(settings).programs()
-    rows = [("SERVICE", "STATE", "PID", "PORT", "HEALTH", "URL")]
+    rows = [("SERVICE", "STATE", "PID", "PORT", "HEALTH", "ROLE", "URL")]
     all_ok = True
     for engine in engines.wanted(settings):
         state = states.get(engine.name)
@@ -228,6 +251,7 @@ def status(settings: RuntimeSettings, probe: bool = True) -> bool:
                 str(state.pid) if state and state.pid else "-",
                 str(engine.port(settings)),
                 verdict,
+                engine.role,
                 engine.url(settings),
             )
         )
@@ -256,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, tool_args = parser.parse_args(argv), []
 
     try:
-        settings = load_settings()
+        # `up` starts what the settings say; every other command talks to the stack that is running.
+        settings = load_settings(follow_running=args.command != "up")
     except ConfigError as error:
         exit_on_config_error("stack", error)
     try:
@@ -264,15 +289,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             up(settings)
         elif args.command == "down":
             _supervisor(settings).shutdown()
+            running_topology_file(settings.var_dir).unlink(missing_ok=True)
             _say("stopped every service")
         elif args.command == "status":
             return 0 if status(settings) else 1
         elif args.command == "wait":
             wait_healthy(
-                settings, [engines.by_name(name) for name in args.services] or engines.wanted(settings)
+                settings,
+                [engines.by_name(name, settings) for name in args.services] or engines.wanted(settings),
             )
         else:
-            command = TOOLS[args.command](settings, *tool_args)
+            if args.command == "nodetool" and tool_args[:1] == ["--node"] and len(tool_args) > 1:
+                command = tools.nodetool(settings, *tool_args[2:], node=int(tool_args[1]))
+            else:
+                command = TOOLS[args.command](settings, *tool_args)
             os.execvp(command[0], command)
     except (pki.PkiError, credentials.CredentialsError) as error:
         # A certificate, key or password file: a configuration error, caught before anything started.

@@ -37,15 +37,21 @@ class CassandraSecurityError(Exception):
     """Roles could not be set up; the message says which step and what to check."""
 
 
-def ensure_roles(node: CassandraConnection, passwords: Mapping[str, str]) -> None:
+def ensure_roles(
+    node: CassandraConnection, passwords: Mapping[str, str], auth_replication_factor: int = 1
+) -> None:
     """Makes pipeline_admin the superuser, disables `cassandra`, creates the writer and reader roles with
-    the passwords of `passwords` (an existing role whose password differs gets it: passwords.json decides)."""
+    the passwords of `passwords` (an existing role whose password differs gets it: passwords.json decides).
+    On several nodes (`auth_replication_factor` > 1) the roles keyspace is first replicated to every node,
+    so a login works while any one node is down (Cassandra 5.0 keeps system_auth on one replica)."""
     admin = replace(node, username=CASSANDRA_ADMIN.username, password=passwords[CASSANDRA_ADMIN.key])
     session = _connect_or_none(admin)
     if session is None:
-        _create_admin_as_default_superuser(node, admin)
+        _create_admin_as_default_superuser(node, admin, auth_replication_factor)
         session = cassandra_session(admin)
     try:
+        if auth_replication_factor > 1:
+            session.execute(_replicate_auth(node, auth_replication_factor))
         default_role = session.execute(
             "SELECT is_superuser, can_login FROM system_auth.roles WHERE role = %s", (DEFAULT_SUPERUSER[0],)
         ).one()
@@ -109,7 +115,16 @@ def _reason(error: Exception) -> str:
     return "; ".join(str(cause) for cause in causes.values()) if causes else str(error)
 
 
-def _create_admin_as_default_superuser(node: CassandraConnection, admin: CassandraConnection) -> None:
+def _replicate_auth(node: CassandraConnection, replication_factor: int) -> str:
+    return (
+        "ALTER KEYSPACE system_auth WITH replication = "
+        f"{{'class': 'NetworkTopologyStrategy', '{node.local_dc}': {replication_factor}}}"
+    )
+
+
+def _create_admin_as_default_superuser(
+    node: CassandraConnection, admin: CassandraConnection, auth_replication_factor: int = 1
+) -> None:
     default = replace(node, username=DEFAULT_SUPERUSER[0], password=DEFAULT_SUPERUSER[1])
     deadline = time.monotonic() + DEFAULT_SUPERUSER_WAIT_S
     while True:
@@ -124,6 +139,8 @@ def _create_admin_as_default_superuser(node: CassandraConnection, admin: Cassand
             )
         time.sleep(2)
     try:
+        if auth_replication_factor > 1:  # before the admin role is written: it lands on every node
+            session.execute(_replicate_auth(node, auth_replication_factor))
         superuser = "WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = %s"
         session.execute(f"CREATE ROLE IF NOT EXISTS {admin.username} {superuser}", (admin.password,))
     finally:

@@ -25,6 +25,7 @@ from finnhub_pipeline.connections import (
 from finnhub_pipeline.stream_submit import kafka_source_jars
 from services import layout
 
+from . import topology
 from .airflow_api import AirflowError
 from .pipeline import write_env_file
 from .render import ROOT, MissingArtifactError
@@ -47,23 +48,34 @@ def _secret(settings: RuntimeSettings, name: str) -> str:
 
 def connections(settings: RuntimeSettings) -> dict[str, dict[str, Any]]:
     """The Airflow connections of the local runtime, as AIRFLOW_CONN_* JSON documents by connection id:
-    Kafka and Cassandra from the same connections every other local client uses."""
+    Kafka and Cassandra from the same connections every other local client uses (every broker and node as
+    bootstrap servers and contact points); the maintenance tasks' nodetool, data and backups on node 1, which
+    holds every row with a replication factor of one per node."""
     var = settings.var_dir
+    first = topology.cassandra_nodes(settings)[0]
+    assert first.data_dir is not None
     return {
         KAFKA_CONN_ID: kafka_airflow_connection(settings.kafka_connection()),
         CASSANDRA_CONN_ID: cassandra_airflow_connection(
             settings.cassandra_connection(),
-            jmx_port=settings.cassandra_jmx_port,
+            jmx_port=settings.cassandra_node_jmx_port(first.number),
             nodetool=str(BIN / "nodetool"),
-            data_dir=str(var / "data" / "cassandra" / "data"),
+            data_dir=str(first.data_dir / "data"),
             backup_dir=str(layout.backup_dir(var)),
         ),
-        SPARK_CONN_ID: {
-            "conn_type": "spark",
-            "host": "local[*]",
-            "extra": {"deploy-mode": "client", "spark-binary": "spark-submit"},
-        },
+        SPARK_CONN_ID: spark_connection(settings),
     }
+
+
+def spark_connection(settings: RuntimeSettings) -> dict[str, Any]:
+    """`spark_default`: local mode inside the task (single), or the standalone master (cluster). The Spark
+    provider appends `:port` to the host, so the port is only in `port` (never twice); client deploy mode,
+    the only one a Python application has on a standalone master."""
+    extra = {"deploy-mode": "client", "spark-binary": "spark-submit"}
+    if not settings.cluster:
+        return {"conn_type": "spark", "host": "local[*]", "extra": extra}
+    master = settings.spark_master_url.rsplit(":", 1)[0]  # spark://127.0.0.1
+    return {"conn_type": "spark", "host": master, "port": settings.spark_master_port, "extra": extra}
 
 
 def spark_jars(settings: RuntimeSettings) -> str:
@@ -113,6 +125,12 @@ def environment(settings: RuntimeSettings, venv_bin: Path) -> dict[str, str]:
         "CASSANDRA_REPLICATION_FACTOR": str(settings.cassandra_replication_factor),
         **variables_environment(settings),
     }
+    if settings.cluster:
+        # spark-submit reads the cluster's defaults (cores cap, executor cores, the venv's Python for the
+        # executors) from here; the driver binds loopback, where the workers' executors reach it.
+        env["SPARK_CONF_DIR"] = str(settings.var_dir / "run" / "spark" / "conf")
+        env["SPARK_LOCAL_IP"] = "127.0.0.1"
+        env["PYSPARK_PYTHON"] = str(venv_bin / "python")
     env.update(as_environment(conn_id, document) for conn_id, document in connections(settings).items())
     return env
 

@@ -15,6 +15,7 @@ from dotenv import dotenv_values
 
 from services import layout
 
+from . import topology
 from .settings import ROOT, RuntimeSettings
 
 
@@ -25,13 +26,18 @@ def _passed_on(prefix: str, *names: str) -> dict[str, str]:
     return {name: value for name, value in found.items() if name.startswith(prefix) or name in names}
 
 
-def producer_environment(settings: RuntimeSettings) -> dict[str, str]:
+def producer_environment(settings: RuntimeSettings, replica: int = 0) -> dict[str, str]:
+    """The environment of producer replica `replica` (0-based): its index and the replica count decide its
+    share of SYMBOLS; its metrics are on PRODUCER_METRICS_PORT + replica x 100."""
     env = _passed_on("PRODUCER_", "TRADES_TOPIC", "DEAD_LETTER_TOPIC")
+    env.pop("PRODUCER_REPLICAS", None)  # the runtime's setting, not the producer's
     env.update(
         SYMBOLS=settings.symbols,
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka_connection().bootstrap_servers,
+        PRODUCER_REPLICA_INDEX=str(replica),
+        PRODUCER_REPLICA_COUNT=str(settings.producer_replicas),
         PRODUCER_METRICS_HOST="127.0.0.1",
-        PRODUCER_METRICS_PORT=str(settings.producer_metrics_port),
+        PRODUCER_METRICS_PORT=str(settings.producer_replica_metrics_port(replica)),
         # The producer's Kafka principal with ENABLE_SSL (0600 files; empty in plaintext mode).
         PIPELINE_SECRETS_DIR=str(layout.secret_folder("producer", settings.var_dir)),
     )
@@ -63,6 +69,15 @@ def write_env_file(path: Path, env: dict[str, str]) -> Path:
 
 
 def write_environment(settings: RuntimeSettings) -> None:
+    """One environment file per producer replica (run/producer/<program>.env) and the simulator's; a
+    replica's file that no program reads any more is removed."""
     run = settings.var_dir / "run"
-    write_env_file(run / "producer" / "producer.env", producer_environment(settings))
+    replicas = topology.producer_replicas(settings)
+    wanted = {run / "producer" / f"{replica.program}.env" for replica in replicas}
+    for stale in set((run / "producer").glob("*.env")) - wanted:
+        stale.unlink()
+    for replica in replicas:
+        write_env_file(
+            run / "producer" / f"{replica.program}.env", producer_environment(settings, replica.index)
+        )
     write_env_file(run / "simulator" / "simulator.env", simulator_environment(settings))

@@ -1,7 +1,9 @@
 """Renders the checked-in configuration templates into var/run/, filling ${NAME} from the settings.
 
 Templates are the engine config files under deploy/local/ and monitoring/; rendering is pure text
-substitution, so a rendered file is exactly its template with values in place.
+substitution, so a rendered file is exactly its template with values in place. An engine that runs as
+several nodes (`stack.topology`) gets one rendered config folder and one program file per node, from the
+same templates with that node's values (`node_values`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import sys
 from pathlib import Path
 from string import Template
 
-from . import alerting, security
+from . import alerting, security, topology
 from .settings import ROOT, RuntimeSettings
+from .topology import Node
 
 DEPLOY = ROOT / "deploy" / "local"
 MONITORING = ROOT / "monitoring"
@@ -78,8 +81,16 @@ def template_values(settings: RuntimeSettings) -> dict[str, str]:
         LOG_DIR=str(var / "log"),
         # The alert rules' runbook links (Prometheus' external label runbook_base_url).
         RUNBOOK_BASE=alerting.runbook_base(settings),
-        # A YAML flow list: one scrape target per expected producer replica.
+        # YAML flow lists: one scrape target per expected producer replica, broker and Cassandra node.
         PRODUCER_METRICS_TARGETS=json.dumps(list(settings.producer_metrics_targets)),
+        KAFKA_JMX_TARGETS=json.dumps(list(settings.kafka_jmx_targets)),
+        CASSANDRA_JMX_TARGETS=json.dumps(list(settings.cassandra_jmx_targets)),
+        KAFKA_QUORUM_VOTERS=topology.kafka_quorum_voters(settings),
+        KAFKA_MIN_INSYNC_REPLICAS=str(max(1, int(settings.kafka_replication_factor or 1) - 1)),
+        KAFKA_CLUSTER=_kafka_cluster_lines(settings),
+        CASSANDRA_SEEDS=topology.cassandra_seeds(settings),
+        CASSANDRA_SNITCH="GossipingPropertyFileSnitch" if settings.cluster else "SimpleSnitch",
+        SPARK_TOTAL_EXECUTOR_CORES=str(settings.spark_total_executor_cores),
         PYTHON=sys.executable,
         VENV_BIN=str(Path(sys.executable).parent),
         JAVA=_binary("java", None, "install a Java 17 JDK"),
@@ -94,8 +105,55 @@ def template_values(settings: RuntimeSettings) -> dict[str, str]:
             "statsd_exporter", var / "bin" / "statsd_exporter", "run `make install` (go install)"
         ),
     )
-    # Listeners, TLS and authentication of Kafka and Cassandra, as ENABLE_SSL says.
+    # Listeners, TLS and authentication of Kafka and Cassandra, as ENABLE_SSL says (node 1's listeners).
     values.update(security.template_values(settings, security.passwords(settings)))
+    return values
+
+
+def _kafka_cluster_lines(settings: RuntimeSettings) -> str:
+    if not settings.cluster:
+        return "# TOPOLOGY=single: one broker, Kafka's defaults for the rest."
+    return "\n".join(
+        [
+            "# TOPOLOGY=cluster: a topic created without settings is on every broker with two in sync,",
+            "# as the pipeline's are (Airflow's bootstrap sets both on its topics explicitly).",
+            f"default.replication.factor={settings.kafka_replication_factor}",
+            f"min.insync.replicas={max(1, int(settings.kafka_replication_factor or 1) - 1)}",
+            "# The log cleaner's dedupe buffer is 128 MiB by default, allocated whole at start: half",
+            "# of a 256m heap. 16 MiB cleans this pipeline's compacted offsets topic.",
+            "log.cleaner.dedupe.buffer.size=16777216",
+        ]
+    )
+
+
+def node_values(settings: RuntimeSettings, node: Node, passwords: dict[str, str] | None) -> dict[str, str]:
+    """The ${NODE_*} values (and the engine's own per-node ones) of one node's templates."""
+    values = {
+        "NODE_PROGRAM": node.program,
+        "NODE_HOST": node.host,
+        "NODE_RUN_DIR": str(node.run_dir),
+        "NODE_DATA_DIR": str(node.data_dir or ""),
+    }
+    if node.engine == topology.KAFKA:
+        values |= {"KAFKA_NODE_ID": str(node.number), "KAFKA_LOG_DIR": str(node.data_dir)}
+        values |= security.template_values(settings, passwords, kafka_host=node.host)
+    elif node.engine == topology.CASSANDRA:
+        values |= {
+            "CASSANDRA_NODE_HOST": node.host,
+            "CASSANDRA_DATA_DIR": str(node.data_dir),
+            "CASSANDRA_NODE_JMX_PORT": str(settings.cassandra_node_jmx_port(node.number)),
+            # GossipingPropertyFileSnitch reads the data center and rack from this file.
+            "CASSANDRA_NODE_OPTS": (
+                f"-Dcassandra-rackdc.properties=file://{node.run_dir / 'cassandra-rackdc.properties'}"
+                if settings.cluster
+                else ""
+            ),
+        }
+    elif node.engine == topology.SPARK_WORKER:
+        values |= {
+            "SPARK_WORKER_NODE_PORT": str(settings.spark_worker_port + node.index),
+            "SPARK_WORKER_NODE_WEBUI_PORT": str(settings.spark_worker_webui_port + node.index),
+        }
     return values
 
 
@@ -114,19 +172,25 @@ def _config_digest(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _program(source: Path, values: dict[str, str], run: Path) -> str:
+def _program(source: Path, values: dict[str, str], run: Path, program: str) -> str:
     parser = configparser.RawConfigParser()
     parser.read_string(_substitute(source, values), source=str(source))
-    for section in parser.sections():
-        for key, default in PROGRAM_DEFAULTS.items():
-            if not parser.has_option(section, key):
-                parser.set(section, key, Template(default).substitute(values))
-        # The digest of the engine's rendered config files: when they change, the program section changes,
-        # so `supervisorctl update` restarts exactly the engines whose configuration changed.
-        engine = section.removeprefix("program:").split("-")[0]  # airflow-scheduler -> run/airflow/
-        environment = parser.get(section, "environment", fallback="")
-        digest = f"STACK_CONFIG_DIGEST={_config_digest(run / engine)}"
-        parser.set(section, "environment", f"{environment},{digest}" if environment else digest)
+    (section,) = parser.sections()  # one program per template; a node's takes the node's name
+    if section != f"program:{program}":
+        parser.add_section(f"program:{program}")
+        for key, value in parser.items(section):
+            parser.set(f"program:{program}", key, value)
+        parser.remove_section(section)
+        section = f"program:{program}"
+    for key, default in PROGRAM_DEFAULTS.items():
+        if not parser.has_option(section, key):
+            parser.set(section, key, Template(default).substitute(values))
+    # The digest of the program's rendered config files (its node's folder, else its engine's): when they
+    # change, the program section changes, so `supervisorctl update` restarts exactly what changed.
+    folder = run / program if (run / program).is_dir() else run / program.split("-")[0]
+    environment = parser.get(section, "environment", fallback="")
+    digest = f"STACK_CONFIG_DIGEST={_config_digest(folder)}"
+    parser.set(section, "environment", f"{environment},{digest}" if environment else digest)
     out = io.StringIO()
     parser.write(out)
     return f"; rendered from {source.relative_to(ROOT)} by deploy/local/stack; edit that file instead\n" + (
@@ -134,46 +198,78 @@ def _program(source: Path, values: dict[str, str], run: Path) -> str:
     )
 
 
+def programs(settings: RuntimeSettings) -> dict[str, tuple[Path, Node | None]]:
+    """Every program to run, by name: its template, and its node for an engine that runs as nodes."""
+    found: dict[str, tuple[Path, Node | None]] = {}
+    for source in sorted((DEPLOY / "programs").glob("*.conf")):
+        if source.stem in (
+            topology.KAFKA,
+            topology.CASSANDRA,
+            topology.SPARK_MASTER,
+            topology.SPARK_WORKER,
+            topology.PRODUCER,
+        ):
+            found.update({node.program: (source, node) for node in topology.nodes(settings, source.stem)})
+        else:
+            found[source.stem] = (source, None)
+    return found
+
+
 def render_all(settings: RuntimeSettings) -> Path:
     """Writes every rendered file under var/run/ and returns the supervisord config's path."""
     values = template_values(settings)
+    passwords = security.passwords(settings)
     run = settings.var_dir / "run"
-    for sub in (
-        "programs",
-        "kafka",
-        "cassandra",
-        "prometheus",
-        "alertmanager",
-        "airflow",
-        "producer",
-        "simulator",
-        "statsd",
-    ):
+    for sub in ("programs", "prometheus", "alertmanager", "airflow", "producer", "simulator", "statsd"):
         (run / sub).mkdir(parents=True, exist_ok=True)
-    for sub in (
-        "log/airflow",
-        "data/kafka",
-        "data/cassandra",
-        "data/prometheus",
-        "data/alertmanager",
-        "airflow",
-    ):
+    for sub in ("log/airflow", "data/prometheus", "data/alertmanager", "airflow"):
         (settings.var_dir / sub).mkdir(parents=True, exist_ok=True)
 
     files = {
-        DEPLOY / "kafka" / "server.properties": run / "kafka" / "server.properties",
-        DEPLOY / "cassandra" / "cassandra.yaml": run / "cassandra" / "cassandra.yaml",
         PROMETHEUS_CONFIG: run / "prometheus" / "prometheus.yml",
         DEPLOY / "supervisord.conf": run / "supervisord.conf",
         DEPLOY / "airflow" / "airflow.cfg": run / "airflow" / "airflow.cfg",
     }
     for source, target in files.items():
         _write_if_changed(target, _substitute(source, values))
+    # Each broker's and Cassandra node's own folder: its config, and what it reads beside it. Living under
+    # run/<node>/, a change restarts that node only.
+    node_files = {
+        topology.KAFKA: {
+            "server.properties": DEPLOY / "kafka" / "server.properties",
+            "jmx-exporter.yml": MONITORING / "jmx" / "kafka.yml",
+        },
+        topology.CASSANDRA: {
+            "cassandra.yaml": DEPLOY / "cassandra" / "cassandra.yaml",
+            "jmx-exporter.yml": MONITORING / "jmx" / "cassandra.yml",
+            **(
+                {"cassandra-rackdc.properties": DEPLOY / "cassandra" / "cassandra-rackdc.properties"}
+                if settings.cluster
+                else {}
+            ),
+        },
+    }
+    for engine, sources in node_files.items():
+        for node in topology.nodes(settings, engine):
+            node.run_dir.mkdir(parents=True, exist_ok=True)
+            assert node.data_dir is not None
+            node.data_dir.mkdir(parents=True, exist_ok=True)
+            node_all = values | node_values(settings, node, passwords)
+            for name, source in sources.items():
+                text = source.read_text() if source.suffix == ".yml" else _substitute(source, node_all)
+                _write_if_changed(node.run_dir / name, text)
+    if settings.cluster:
+        (run / "spark" / "conf").mkdir(parents=True, exist_ok=True)
+        _write_if_changed(
+            run / "spark" / "conf" / "spark-defaults.conf",
+            _substitute(DEPLOY / "spark" / "spark-defaults.conf", values),
+        )
+        for worker in topology.spark_workers(settings):
+            assert worker.data_dir is not None
+            worker.data_dir.mkdir(parents=True, exist_ok=True)
     # Copied as they are (no ${...} in them); living under run/<engine>/, a change restarts the engine.
     copies = {
         MONITORING / "statsd" / "mapping.yml": run / "statsd" / "mapping.yml",
-        MONITORING / "jmx" / "kafka.yml": run / "kafka" / "jmx-exporter.yml",
-        MONITORING / "jmx" / "cassandra.yml": run / "cassandra" / "jmx-exporter.yml",
         alerting.SLACK_TEMPLATE: run / "alertmanager" / alerting.SLACK_TEMPLATE.name,
     }
     rules = run / "prometheus" / "rules"
@@ -187,12 +283,17 @@ def render_all(settings: RuntimeSettings) -> Path:
         _write_if_changed(target, source.read_text())
     _write_if_changed(run / "alertmanager" / "alertmanager.yml", alerting.render_local(settings))
 
-    wanted = {f"{source.stem}.conf" for source in (DEPLOY / "programs").glob("*.conf")}
+    wanted = programs(settings)
     for stale in (run / "programs").glob("*.conf"):
-        if stale.name not in wanted:
+        if stale.stem not in wanted:
             stale.unlink()
-    for source in sorted((DEPLOY / "programs").glob("*.conf")):
-        _write_if_changed(run / "programs" / source.name, _program(source, values, run))
+    for program, (source, program_node) in wanted.items():
+        program_values = values
+        if program_node is not None:
+            program_values = values | node_values(settings, program_node, passwords)
+        _write_if_changed(
+            run / "programs" / f"{program}.conf", _program(source, program_values, run, program)
+        )
     return run / "supervisord.conf"
 
 

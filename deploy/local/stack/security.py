@@ -137,10 +137,14 @@ def cassandra_connection(
     )
 
 
-def template_values(settings: RuntimeSettings, passwords: Mapping[str, str] | None) -> dict[str, str]:
-    """The ${...} values of Kafka's and Cassandra's config templates for the chosen mode."""
-    kafka = f"127.0.0.1:{settings.kafka_port}"
-    controller = f"127.0.0.1:{settings.kafka_controller_port}"
+def template_values(
+    settings: RuntimeSettings, passwords: Mapping[str, str] | None, kafka_host: str = "127.0.0.1"
+) -> dict[str, str]:
+    """The ${...} values of Kafka's and Cassandra's config templates for the chosen mode; the listeners are
+    the broker's on `kafka_host` (each node of TOPOLOGY=cluster has its own address, which the certificate
+    names)."""
+    kafka = f"{kafka_host}:{settings.kafka_port}"
+    controller = f"{kafka_host}:{settings.kafka_controller_port}"
     if passwords is None:
         return {
             "KAFKA_LISTENERS": f"PLAINTEXT://{kafka},CONTROLLER://{controller}",
@@ -245,8 +249,10 @@ def passwords(settings: RuntimeSettings) -> dict[str, str] | None:
 
 
 def rendered_plaintext(settings: RuntimeSettings) -> bool:
-    """Whether the Kafka config rendered last time (the running broker's) has a plaintext client listener."""
-    rendered = settings.var_dir / "run" / "kafka" / "server.properties"
+    """Whether the Kafka config rendered last time (the running broker's, node 1's in TOPOLOGY=cluster) has a
+    plaintext client listener."""
+    node = "kafka-1" if getattr(settings, "cluster", False) else "kafka"
+    rendered = settings.var_dir / "run" / node / "server.properties"
     return rendered.exists() and "listeners=PLAINTEXT://" in rendered.read_text()
 
 
@@ -286,7 +292,9 @@ def after_cassandra(settings: RuntimeSettings, passwords: Mapping[str, str]) -> 
     node = CassandraConnection(
         hosts=(settings.cassandra_host,), port=settings.cassandra_port, ca_certs=str(ca_file(settings))
     )
-    cassandra_security.ensure_roles(node, passwords)
+    # TOPOLOGY=cluster: every node holds the roles (the keyspace's replication factor: one per node).
+    replication = int(getattr(settings, "cassandra_replication_factor", 1) or 1)
+    cassandra_security.ensure_roles(node, passwords, auth_replication_factor=replication)
 
 
 def after_bootstrap(settings: RuntimeSettings, passwords: Mapping[str, str]) -> None:

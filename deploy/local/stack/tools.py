@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import kafka_security, security
+from . import kafka_security, security, topology
 from .render import DEPLOY, jvm_options
 from .settings import RuntimeSettings
 
@@ -42,18 +42,22 @@ def kafka_topics(settings: RuntimeSettings, *args: str) -> list[str]:
     )
 
 
-def nodetool(settings: RuntimeSettings, *args: str) -> list[str]:
+def nodetool(settings: RuntimeSettings, *args: str, node: int = 1) -> list[str]:
+    """nodetool against Cassandra node `node` (1-based: its own JMX port; `make nodetool NODE=2`)."""
+    nodes = topology.cassandra_nodes(settings)
+    if not 1 <= node <= len(nodes):
+        raise KeyError(f"no Cassandra node {node}: this topology runs {len(nodes)} (1-{len(nodes)})")
     return _java(
         settings,
         "cassandra",
         *jvm_options(DEPLOY / "cassandra" / "jvm17-clients.options").split(),
         f"-Dlogback.configurationFile={DEPLOY / 'cassandra' / 'logback-tools.xml'}",
-        f"-Dcassandra.storagedir={settings.var_dir / 'data' / 'cassandra'}",
+        f"-Dcassandra.storagedir={nodes[node - 1].data_dir}",
         "org.apache.cassandra.tools.NodeTool",
         "-h",
         "127.0.0.1",
         "-p",
-        str(settings.cassandra_jmx_port),
+        str(settings.cassandra_node_jmx_port(node)),
         *(args or ("status",)),
     )
 
@@ -65,7 +69,7 @@ def cqlsh(settings: RuntimeSettings, *args: str) -> list[str]:
     if rc is None:
         return [
             str(Path(sys.executable).parent / "cqlsh"),
-            settings.cassandra_host,
+            settings.cassandra_hosts[0],
             str(settings.cassandra_port),
             *args,
         ]
@@ -75,42 +79,62 @@ def cqlsh(settings: RuntimeSettings, *args: str) -> list[str]:
         "stack.cqlsh_tls",
         "--cqlshrc",
         str(rc),
-        settings.cassandra_host,
+        settings.cassandra_hosts[0],
         str(settings.cassandra_port),
         *args,
     ]
 
 
 def kafka_storage_formatted(settings: RuntimeSettings) -> bool:
-    return (settings.var_dir / "data" / "kafka" / "meta.properties").exists()
+    """Whether every broker's log dir is formatted (node 1's decides for the ENABLE_SSL switch)."""
+    return all(_formatted(node) for node in topology.kafka_nodes(settings))
+
+
+def _formatted(node: topology.Node) -> bool:
+    return node.data_dir is not None and (node.data_dir / "meta.properties").exists()
+
+
+def _cluster_id(settings: RuntimeSettings) -> str:
+    """The cluster id the brokers were formatted with, or a new one: every node must carry the same."""
+    for node in topology.kafka_nodes(settings):
+        if _formatted(node):
+            assert node.data_dir is not None
+            for line in (node.data_dir / "meta.properties").read_text().splitlines():
+                if line.startswith("cluster.id="):
+                    return line.removeprefix("cluster.id=").strip()
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
 def format_kafka_storage(settings: RuntimeSettings, passwords: Mapping[str, str] | None = None) -> bool:
-    """Formats Kafka's log dir once (KRaft needs a cluster id); returns False when it already was. With
-    `passwords` (ENABLE_SSL), the broker's and admin's SCRAM users are written with it (KIP-900), through a
-    0600 Java argument file that is deleted afterwards: no password on the command line."""
-    if kafka_storage_formatted(settings):
+    """Formats each broker's log dir once, all with one cluster id (KRaft needs it, and the static quorum of
+    every broker is written with it); returns False when every one already was. With `passwords`
+    (ENABLE_SSL), the broker's and admin's SCRAM users are written with it (KIP-900), through a 0600 Java
+    argument file that is deleted afterwards: no password on the command line."""
+    pending = [node for node in topology.kafka_nodes(settings) if not _formatted(node)]
+    if not pending:
         return False
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    config: Path = settings.var_dir / "run" / "kafka" / "server.properties"
-    if passwords is None:
-        command = kafka_tool(
-            settings, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)
-        )
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-    else:
-        arguments = kafka_security.format_argument_file(
-            security.secrets_dir(settings) / "kafka-format.args", cluster_id, config, passwords
-        )
-        try:
-            result = subprocess.run(
-                kafka_tool(settings, f"@{arguments}"), capture_output=True, text=True, check=False
+    cluster_id = _cluster_id(settings)
+    for node in pending:
+        config: Path = node.run_dir / "server.properties"
+        if passwords is None:
+            command = kafka_tool(
+                settings, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)
             )
-        finally:
-            arguments.unlink(missing_ok=True)
-    if result.returncode != 0:
-        # stderr only: stdout lists the bootstrap records, SCRAM credentials included.
-        raise RuntimeError(
-            f"Kafka storage format failed: {result.stderr.strip()[-500:] or result.returncode}"
-        )
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+        else:
+            arguments = kafka_security.format_argument_file(
+                security.secrets_dir(settings) / "kafka-format.args", cluster_id, config, passwords
+            )
+            try:
+                result = subprocess.run(
+                    kafka_tool(settings, f"@{arguments}"), capture_output=True, text=True, check=False
+                )
+            finally:
+                arguments.unlink(missing_ok=True)
+        if result.returncode != 0:
+            # stderr only: stdout lists the bootstrap records, SCRAM credentials included.
+            raise RuntimeError(
+                f"Kafka storage format of {node.program} failed: "
+                f"{result.stderr.strip()[-500:] or result.returncode}"
+            )
     return True

@@ -145,11 +145,18 @@ def mounted_files(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, t
 
 
 def environment(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
-    """The container's plain environment: its ConfigMaps' entries, then its own `value`s."""
+    """The container's plain environment: its ConfigMaps' entries, then its own `value`s, and the pod-index
+    label through the downward API as Kubernetes fills it for the StatefulSet's first pod (0)."""
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         env |= find("ConfigMap", source["configMapRef"]["name"])["data"]
     env |= {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
+    pod_index = "metadata.labels['apps.kubernetes.io/pod-index']"
+    env |= {
+        item["name"]: "0"
+        for item in container.get("env", [])
+        if item.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == pod_index
+    }
     return env
 
 
