@@ -1,31 +1,49 @@
 """`make bench-stream`: the Spark job's sustained trades/s from Kafka into trades_v2 and trade_aggregates,
-next to a raw cassandra-driver insert loop of the same rows, measured in the same run; then the end-to-end
-latency (record produced → row readable in Cassandra) at a steady 1,000 trades/s.
+next to the fastest plain cassandra-driver writer of the same rows on this machine, in the same run; then the
+end-to-end latency (record produced → row readable, and → bar reflecting it) at a steady 1,000 trades/s.
 
-Latency is measured outside the job: one symbol of the load ("PROBE", 10 trades/s) is polled in Cassandra
-every 50 ms and each probe trade's first appearance is timed against its send time. The job starts cold; the
-load runs `--warmup-seconds` (default 60) before the measured `--seconds` (default 60), so the figures are
-the steady state; the warm-up's first and slowest probe are reported too. The job's own
-histogram (received → written) is reported next to it. Results: printed, and var/bench/stream.json.
+Throughput:
+- Input: `--trades` trades (10 symbols, trade times over the last hour: ~600 bars), all waiting in Kafka
+  before the job starts, so it runs flat out; its clock runs from its first rows written to the last (Spark's
+  start-up is not counted), and the trades count once although each also updates a bar.
+- Fast raw writer: the same trade rows, and their bars computed once in Python (`bars.compute_bar`, not
+  timed), upserted with prepared statements from one Python process as UNLOGGED batches that each hold one
+  Cassandra partition, many in flight. Batch size and concurrency are chosen by measuring: a sweep of each
+  over `--tune-trades` rows before the rounds (printed). Its clock runs from the first request built to the
+  last acknowledged, batch building included.
+- Per-row loop: one prepared statement per row, 64 in flight (the baseline before), once, as a second line.
+- Rounds: `--rounds` (3) job runs and fast-writer runs alternate, each into a fresh keyspace (and topic), so
+  both meet the same spells of load on this shared machine; each side's figure is the median of its runs.
+
+Latency (`--latency-runs`, 3 runs, each reported): the job starts cold on a topic of its own with its
+deployed defaults; the load runs `--warmup-seconds` (60) before the measured `--seconds` (60). Ten trades
+a second are probes ("PROBE"), polled in Cassandra every 50 ms (`testkit.stream.Probes`). The first probe's
+latency is the cold start (it is sent when the query is up); the time from spark-submit to the query being
+up is reported too. Results: printed, and var/bench/stream.json; the machine's load average with each.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import threading
+import statistics
 import time
-from datetime import UTC, datetime
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from cassandra.cluster import Session
-from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from finnhub_pipeline.stream_process import stop_job
+from jobs.spark_stream import cql
+from jobs.spark_stream.bars import BarTrade, compute_bar, window_start_ms
 from services import contracts
-from services.cassandra_session import cassandra_session
+from services.cassandra_session import CassandraConnection, cassandra_session
 from services.kafka_options import KafkaConnection
 from stack.airflow_api import STREAM_DAG, AirflowApi
 from stack.reset_checkpoint import resume
@@ -33,20 +51,17 @@ from stack.settings import RuntimeSettings
 from testkit.cassandra import create_keyspace
 from testkit.kafka import create_topics
 from testkit.runtime import free_port
-from testkit.stream import SparkJob, job_env, produce, trade_producer, trade_value
+from testkit.stream import LOAD_SYMBOLS, Probes, SparkJob, SteadyLoad, job_env, produce, trade_value
 
-SYMBOLS = (
-    "AAPL",
-    "MSFT",
-    "GOOGL",
-    "AMZN",
-    "TSLA",
-    "NVDA",
-    "META",
-    "BINANCE:BTCUSDT",
-    "BINANCE:ETHUSDT",
-    "OANDA:EUR_USD",
-)
+BATCH_SIZES = (25, 50, 100, 200, 400)
+CONCURRENCIES = (8, 16, 32, 64, 128, 256)
+TUNING_CONCURRENCY = 64
+"""The concurrency the batch-size sweep runs at (the job's default); the concurrency sweep then runs at the
+best batch size."""
+
+
+def load_average() -> str:
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def job_metric(job: SparkJob, name: str, **labels: str) -> dict[str, float]:
@@ -57,91 +72,243 @@ def job_metric(job: SparkJob, name: str, **labels: str) -> dict[str, float]:
         return {}
 
 
-def throughput(
-    connection: KafkaConnection, session: Session, name: str, workdir: Path, trades: int
-) -> dict[str, Any]:
+# --- throughput: the rows, the fast raw writer, the job -----------------------------------------------------
+def bench_values(trades: int) -> list[dict[str, Any]]:
     now_ms = int(time.time() * 1000)
     rng = random.Random(1)
-    values = [
+    return [
         trade_value(
             f"b-{i}",
-            rng.choice(SYMBOLS),
+            rng.choice(LOAD_SYMBOLS),
             round(rng.uniform(1, 1000), 4),
             rng.choice((0.0, 0.25, 100.0)),
             now_ms - rng.randrange(0, 3_600_000),
         )
         for i in range(trades)
     ]
-    create_topics(connection, name)
-    create_keyspace(session, name)
-    produce(connection, name, values)  # all waiting in Kafka: the job runs flat out
 
-    env = job_env(connection, name, name, workdir / "checkpoint-throughput", free_port())
-    env["SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER"] = "20000"
-    job = SparkJob(env, workdir / "spark-throughput.log").start()
+
+class Rows:
+    """`values` as the job binds them: trade rows for cql.TRADES_INSERT, bar rows for cql.BAR_UPSERT."""
+
+    def __init__(self, values: Sequence[dict[str, Any]]) -> None:
+        written_ms = int(time.time() * 1000)
+        self.trades: list[tuple[Any, ...]] = []
+        windows: dict[cql.Window, list[BarTrade]] = defaultdict(list)
+        for offset, value in enumerate(values):
+            ts = value["trade_ts_ms"]
+            day = time.gmtime(ts // 1000)
+            self.trades.append(
+                (
+                    value["symbol"],
+                    day.tm_year,
+                    day.tm_mon,
+                    day.tm_mday,
+                    ts,
+                    value["trade_id"],
+                    value["price"],
+                    value["volume"],
+                    value["conditions"],
+                    value["received_at_ms"],
+                    0,
+                    offset,
+                    written_ms,
+                )
+            )
+            window = cql.Window(value["symbol"], day.tm_year, day.tm_mon, day.tm_mday, window_start_ms(ts))
+            windows[window].append(BarTrade(ts, value["trade_id"], value["price"], value["volume"]))
+        self.bars = [
+            cql.bar_params(window, compute_bar(trades), written_ms, written_ms * 1000)
+            for window, trades in windows.items()
+        ]
+
+
+def partition_batches(
+    statement: PreparedStatement, rows: Sequence[tuple[Any, ...]], key_columns: int, batch_rows: int
+) -> Iterator[tuple[BatchStatement, tuple[()]]]:
+    """UNLOGGED batches of at most `batch_rows` rows of one Cassandra partition each, built as they are
+    sent (execute_concurrent pulls them lazily)."""
+    by_partition: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows:
+        by_partition[row[:key_columns]].append(row)
+    for partition_rows in by_partition.values():
+        for start in range(0, len(partition_rows), batch_rows):
+            batch = BatchStatement(
+                batch_type=BatchType.UNLOGGED, consistency_level=statement.consistency_level
+            )
+            for row in partition_rows[start : start + batch_rows]:
+                batch.add(statement, row)
+            yield batch, ()
+
+
+def fast_write(session: Session, rows: Rows, batch_rows: int, concurrency: int) -> float:
+    """Seconds to upsert every trade row and bar row as per-partition UNLOGGED batches, `concurrency` in
+    flight, from this process; `session` is on the keyspace to write."""
+    trade_insert, bar_upsert = session.prepare(cql.TRADES_INSERT), session.prepare(cql.BAR_UPSERT)
+
+    def statements() -> Iterator[tuple[BatchStatement, tuple[()]]]:
+        yield from partition_batches(trade_insert, rows.trades, cql.TRADES_PARTITION_KEY_COLUMNS, batch_rows)
+        yield from partition_batches(bar_upsert, rows.bars, cql.BARS_PARTITION_KEY_COLUMNS, batch_rows)
+
+    started = time.perf_counter()
+    results = execute_concurrent(session, statements(), concurrency=concurrency, raise_on_first_error=True)
+    seconds = time.perf_counter() - started
+    assert all(ok for ok, _ in results)
+    return seconds
+
+
+def per_row_write(session: Session, rows: Rows) -> float:
+    """Seconds for one prepared statement per row, 64 in flight (the baseline this bench printed before)."""
+    trade_insert, bar_upsert = session.prepare(cql.TRADES_INSERT), session.prepare(cql.BAR_UPSERT)
+    started = time.perf_counter()
+    for statement, params in ((trade_insert, rows.trades), (bar_upsert, rows.bars)):
+        results = execute_concurrent_with_args(session, statement, params, concurrency=64)
+        assert all(ok for ok, _ in results)
+    return time.perf_counter() - started
+
+
+class Keyspaces:
+    """Fresh keyspaces with the pipeline's schema, a session on each, all dropped at the end."""
+
+    def __init__(self, admin: Session, connection: CassandraConnection, prefix: str) -> None:
+        self.admin, self.connection, self.prefix = admin, connection, prefix
+        self.created: list[tuple[str, Session]] = []
+
+    def new(self, suffix: str) -> Session:
+        keyspace = f"{self.prefix}_{suffix}"
+        create_keyspace(self.admin, keyspace)
+        session = cassandra_session(self.connection, keyspace)
+        self.created.append((keyspace, session))
+        return session
+
+    def drop_all(self) -> None:
+        for keyspace, session in self.created:
+            session.cluster.shutdown()
+            self.admin.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+        self.created.clear()
+
+
+def tune(keyspaces: Keyspaces, rows: Rows) -> dict[str, Any]:
+    """Batch size (at TUNING_CONCURRENCY), then concurrency (at the best size): the fastest of each."""
+    session = keyspaces.new("tune")
+    fast_write(session, rows, 100, TUNING_CONCURRENCY)  # warm up: connections, prepared statements, JIT
+    by_size = {
+        size: len(rows.trades) / fast_write(session, rows, size, TUNING_CONCURRENCY) for size in BATCH_SIZES
+    }
+    batch_rows = max(by_size, key=lambda size: by_size[size])
+    by_concurrency = {c: len(rows.trades) / fast_write(session, rows, batch_rows, c) for c in CONCURRENCIES}
+    concurrency = max(by_concurrency, key=lambda c: by_concurrency[c])
+    print(
+        f"fast writer tuning over {len(rows.trades):,} rows (load average {load_average()}): rows/s by batch "
+        f"size at concurrency {TUNING_CONCURRENCY}: "
+        + ", ".join(f"{size}: {rate:,.0f}" for size, rate in by_size.items())
+        + f"; by concurrency at batch size {batch_rows}: "
+        + ", ".join(f"{c}: {rate:,.0f}" for c, rate in by_concurrency.items())
+        + f"; chosen: batch size {batch_rows}, concurrency {concurrency}",
+        flush=True,
+    )
+    return {
+        "rows": len(rows.trades),
+        "rows_per_s_by_batch_size": {str(k): round(v) for k, v in by_size.items()},
+        "rows_per_s_by_concurrency": {str(k): round(v) for k, v in by_concurrency.items()},
+        "batch_rows": batch_rows,
+        "concurrency": concurrency,
+    }
+
+
+def job_round(
+    connection: KafkaConnection,
+    cassandra: CassandraConnection,
+    admin: Session,
+    name: str,
+    workdir: Path,
+    values: Sequence[dict[str, Any]],
+) -> float:
+    """One job run over `values` waiting in a fresh topic: trades/s from its first rows written to its last
+    (each batch counts its trades once its bars are written too)."""
+    create_topics(connection, name)
+    create_keyspace(admin, name)
+    produce(connection, name, list(values))
+    env = job_env(connection, name, name, workdir / f"checkpoint-{name}", free_port(), cassandra)
+    env.pop("SPARK_STREAM_TRIGGER_SECONDS")  # the deployed defaults: trigger and records per batch
+    env.pop("SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER")
+    job = SparkJob(env, workdir / f"spark-{name}.log").start()
     try:
-        # The clock starts at the first written rows, so Spark's start-up is not counted.
+
         def written() -> float:
             return job_metric(job, contracts.SPARK_ROWS_WRITTEN, table=contracts.TRADES_TABLE).get("", 0.0)
 
         while (first := written()) == 0:
             if not job.alive():
                 raise SystemExit(f"the Spark job exited; see {job.log}")
-            time.sleep(0.1)
+            time.sleep(0.05)
         started = time.perf_counter()
-        while written() < trades:
+        while written() < len(values):
             if not job.alive():
                 raise SystemExit(f"the Spark job exited; see {job.log}")
-            time.sleep(0.1)
-        job_s = time.perf_counter() - started
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
     finally:
         job.stop()
-    job_rate = (trades - first) / job_s
+        admin.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
+    return (len(values) - first) / seconds
 
-    # The raw baseline: the same rows, inserted with prepared statements, 64 in flight (as the job's default).
-    raw_keyspace = f"{name}_raw"
-    create_keyspace(session, raw_keyspace)
-    insert = session.prepare(
-        f"INSERT INTO {raw_keyspace}.trades_v2 (symbol, trade_year, trade_month, trade_day, timestamp, "
-        "trade_id, price, volume, conditions, received_at, kafka_partition, kafka_offset, ingested_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    )
-    rows = []
-    for offset, value in enumerate(values):
-        ts = datetime.fromtimestamp(value["trade_ts_ms"] / 1000, UTC)
-        received = datetime.fromtimestamp(value["received_at_ms"] / 1000, UTC)
-        rows.append(
-            (
-                value["symbol"],
-                ts.year,
-                ts.month,
-                ts.day,
-                ts,
-                value["trade_id"],
-                value["price"],
-                value["volume"],
-                value["conditions"],
-                received,
-                0,
-                offset,
-                received,
+
+def throughput(
+    settings: RuntimeSettings, admin: Session, name: str, workdir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    values = bench_values(args.trades)
+    rows = Rows(values)
+    keyspaces = Keyspaces(admin, settings.cassandra_connection(), f"{name}_raw")
+    try:
+        tuning = tune(keyspaces, Rows(values[: args.tune_trades]))
+        keyspaces.drop_all()
+        job_rates: list[float] = []
+        fast_rates: list[float] = []
+        loads: list[str] = []
+        for attempt in range(args.rounds):
+            job_rates.append(
+                job_round(
+                    settings.kafka_connection(),
+                    settings.cassandra_connection(),
+                    admin,
+                    f"{name}_job{attempt}",
+                    workdir,
+                    values,
+                )
             )
-        )
-    started = time.perf_counter()
-    results = execute_concurrent_with_args(session, insert, rows, concurrency=64, raise_on_first_error=True)
-    raw_s = time.perf_counter() - started
-    assert all(ok for ok, _ in results)
-    for keyspace in (name, raw_keyspace):
-        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+            session = keyspaces.new(f"fast{attempt}")
+            fast_rates.append(
+                len(rows.trades) / fast_write(session, rows, tuning["batch_rows"], tuning["concurrency"])
+            )
+            keyspaces.drop_all()
+            loads.append(load_average())
+            print(
+                f"round {attempt + 1}: job {job_rates[-1]:,.0f} trades/s, fast writer {fast_rates[-1]:,.0f} "
+                f"rows/s (load average {loads[-1]})",
+                flush=True,
+            )
+        per_row = len(rows.trades) / per_row_write(keyspaces.new("per_row"), rows)
+    finally:
+        keyspaces.drop_all()
+    job_rate, fast_rate = statistics.median(job_rates), statistics.median(fast_rates)
     return {
-        "trades": trades,
+        "trades": args.trades,
+        "bars": len(rows.bars),
+        "fast_writer_tuning": tuning,
+        "job_trades_per_s_by_round": [round(rate) for rate in job_rates],
+        "fast_writer_rows_per_s_by_round": [round(rate) for rate in fast_rates],
+        "load_average_by_round": loads,
         "job_trades_per_s": round(job_rate),
-        "raw_cassandra_driver_rows_per_s": round(len(rows) / raw_s),
-        "ratio": round(job_rate / (len(rows) / raw_s), 3),
+        "fast_writer_rows_per_s": round(fast_rate),
+        "ratio": round(job_rate / fast_rate, 3),
         "goal_ratio": 0.5,
+        "per_row_loop_rows_per_s": round(per_row),
+        "ratio_to_per_row_loop": round(job_rate / per_row, 3),
     }
 
 
+# --- latency ------------------------------------------------------------------------------------------------
 def percentile(sorted_values: list[float], total: int, fraction: float) -> float | None:
     """The `fraction` percentile over `total` samples of which `sorted_values` arrived; a missing sample
     counts as slower than all (then the percentile may be None)."""
@@ -149,94 +316,71 @@ def percentile(sorted_values: list[float], total: int, fraction: float) -> float
     return round(sorted_values[index], 3) if index < len(sorted_values) else None
 
 
-def latency(
-    connection: KafkaConnection,
-    session: Session,
+def summary(latencies: list[float], total: int) -> dict[str, Any]:
+    ordered = sorted(latencies)
+    return {
+        "p50_s": percentile(ordered, total, 0.5),
+        "p99_s": percentile(ordered, total, 0.99),
+        "max_s": round(ordered[-1], 3) if ordered else None,
+        "missing": total - len(ordered),
+    }
+
+
+def latency_run(
+    settings: RuntimeSettings,
+    admin: Session,
     name: str,
     workdir: Path,
-    rate: int,
-    seconds: int,
-    warmup: int,
+    args: argparse.Namespace,
+    env_overrides: dict[str, str],
 ) -> dict[str, Any]:
-    topic = f"{name}_lat"
-    create_topics(connection, topic)
-    create_keyspace(session, topic)
-    env = job_env(connection, topic, topic, workdir / "checkpoint-latency", free_port())
-    # The job's defaults, as deployed: trigger interval and records per batch.
+    connection = settings.kafka_connection()
+    create_topics(connection, name)
+    create_keyspace(admin, name)
+    env = job_env(
+        connection, name, name, workdir / f"checkpoint-{name}", free_port(), settings.cassandra_connection()
+    )
+    # The job's defaults, as deployed: trigger interval and records per batch (unless overridden).
     env.pop("SPARK_STREAM_TRIGGER_SECONDS")
     env.pop("SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER")
-    job = SparkJob(env, workdir / "spark-latency.log").start()
-    sent: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    stop = threading.Event()
-
-    def poll_probes() -> None:
-        query = session.prepare(
-            f"SELECT trade_id FROM {topic}.trades_v2 WHERE symbol = 'PROBE' "
-            "AND trade_year = ? AND trade_month = ? AND trade_day = ? AND timestamp >= ?"
-        )
-        since = datetime.fromtimestamp(time.time() - 5, UTC)
-        while not stop.is_set():
-            now = datetime.now(UTC)
-            for row in session.execute(query, (now.year, now.month, now.day, since)):
-                seen.setdefault(row.trade_id, time.time())
-            time.sleep(0.05)
-
+    env.update(env_overrides)
+    launched = time.time()
+    job = SparkJob(env, workdir / f"spark-{name}.log").start()
     try:
         while not job_metric(job, contracts.SPARK_QUERY_ACTIVE).get("", 0.0):
             if not job.alive():
                 raise SystemExit(f"the Spark job exited; see {job.log}")
-            time.sleep(0.5)
-        producer = trade_producer(connection, {"linger.ms": 5})
-        poller = threading.Thread(target=poll_probes, daemon=True)
-        poller.start()
-        # The same steady load throughout; only the probes after the warm-up count as steady state.
-        measured_from = warmup * rate
-        before: dict[str, float] = {}
-        started = time.time()
-        for i in range(rate * (warmup + seconds)):
-            if i == measured_from:
-                before = job_metric(job, latency_bucket_name())
-            due = started + i / rate
-            if (pause := due - time.time()) > 0:
-                time.sleep(pause)
-            probe = i % (rate // 10) == 0
-            trade_id = f"{'w' if i < measured_from else 'l'}-{i}"
-            symbol = "PROBE" if probe else SYMBOLS[i % len(SYMBOLS)]
-            value = trade_value(trade_id, symbol, 100.0 + (i % 50), 1.0, int(time.time() * 1000))
-            producer.produce(topic, json.dumps(value).encode(), symbol.encode())
-            producer.poll(0)
-            if probe:
-                sent[trade_id] = value["received_at_ms"] / 1000
-        producer.flush(30)
-        deadline = time.time() + 120
-        while len(seen) < len(sent) and time.time() < deadline:
-            time.sleep(0.2)
-        after = job_metric(job, latency_bucket_name())
+            time.sleep(0.1)
+        query_up_s = time.time() - launched
+        with Probes(admin, name) as probes:
+            load = SteadyLoad(connection, name, probes)
+            load.run(args.rate, args.warmup_seconds, "w")
+            before = job_metric(job, latency_bucket_name())
+            load.run(args.rate, args.seconds, "l")
+            load.flush()
+            probes.wait(120)
+            after = job_metric(job, latency_bucket_name())
+            warmup, steady = probes.times("w-"), probes.times("l-")
     finally:
-        stop.set()
         job.stop()
-        session.execute(f"DROP KEYSPACE IF EXISTS {topic}", timeout=120)
-    steady = [t for t in sent if t.startswith("l-")]
-    latencies = sorted(seen[t] - sent[t] for t in steady if t in seen)
-    if not latencies:
-        raise SystemExit(f"no probe trade appeared in Cassandra; see {job.log}")
-    warmup_latencies = [seen[t] - sent[t] for t in sent if t.startswith("w-") and t in seen]
-    buckets = {le: after.get(le, 0.0) - before.get(le, 0.0) for le in after}
+        admin.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
+    rows = summary([t.row - t.sent for t in steady if t.row is not None], len(steady))
+    bars = summary([t.bar - t.sent for t in steady if t.bar is not None], len(steady))
+    first = warmup[0] if warmup else None
     return {
-        "rate_trades_per_s": rate,
-        "seconds": seconds,
+        "rate_trades_per_s": args.rate,
+        "seconds": args.seconds,
         "probes": len(steady),
-        "probes_not_written_within_120_s": len(steady) - len(latencies),
-        "p50_s": percentile(latencies, len(steady), 0.5),
-        "p99_s": percentile(latencies, len(steady), 0.99),
-        "max_s": round(latencies[-1], 3),
-        "goal_p99_s": 2.0,
-        "warmup_seconds": warmup,
+        "row": rows,
+        "bar": bars,
+        "warmup_seconds": args.warmup_seconds,
+        "query_up_after_launch_s": round(query_up_s, 3),
         # From a cold start: the first probe waits for Python workers, Cassandra sessions, code generation.
-        "warmup_first_probe_s": round(warmup_latencies[0], 3) if warmup_latencies else None,
-        "warmup_max_s": round(max(warmup_latencies), 3) if warmup_latencies else None,
-        "job_histogram_cumulative": {le: int(count) for le, count in buckets.items()},
+        "first_probe_row_s": round(first.row - first.sent, 3) if first and first.row else None,
+        "first_probe_bar_s": round(first.bar - first.sent, 3) if first and first.bar else None,
+        "job_histogram_cumulative": {le: int(after.get(le, 0) - before.get(le, 0)) for le in after},
+        "load_average": load_average(),
+        "env": env_overrides,
     }
 
 
@@ -244,66 +388,102 @@ def latency_bucket_name() -> str:
     return f"{contracts.SPARK_END_TO_END_LATENCY}_bucket"
 
 
-def run(args: argparse.Namespace, settings: RuntimeSettings, session: Session) -> dict[str, Any]:
-    name = f"bench_stream_{int(time.time())}"
-    result: dict[str, Any] = {}
-    workdir = settings.var_dir / "bench" / name  # the jobs' logs and checkpoints, kept for a look
-    workdir.mkdir(parents=True)
-    if args.only != "latency":
-        result["throughput"] = throughput(settings.kafka_connection(), session, name, workdir, args.trades)
-        print(f"throughput: {result['throughput']}", flush=True)
-    if args.only != "throughput":
-        result["latency"] = latency(
-            settings.kafka_connection(),
-            session,
-            name,
-            workdir,
-            args.rate,
-            args.seconds,
-            args.warmup_seconds,
-        )
-        print(f"latency: {result['latency']}", flush=True)
-    return result
+def latency(
+    settings: RuntimeSettings, admin: Session, name: str, workdir: Path, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    overrides = dict(pair.split("=", 1) for pair in args.job_env)
+    runs = []
+    for run in range(args.latency_runs):
+        runs.append(latency_run(settings, admin, f"{name}_lat{run}", workdir, args, overrides))
+        print(f"latency run {run + 1}: {describe_latency(runs[-1])}", flush=True)
+    return runs
+
+
+def describe_latency(run: dict[str, Any]) -> str:
+    row, bar = run["row"], run["bar"]
+    return (
+        f"row p50 {row['p50_s']} s, p99 {row['p99_s']} s, max {row['max_s']} s; bar p50 {bar['p50_s']} s, "
+        f"p99 {bar['p99_s']} s, max {bar['max_s']} s over {run['probes']} probes ({row['missing']} rows and "
+        f"{bar['missing']} bars not seen within 120 s); cold start: query up "
+        f"{run['query_up_after_launch_s']} s after launch, first probe row {run['first_probe_row_s']} s "
+        f"(load average {run['load_average']})"
+    )
+
+
+# --- the run --------------------------------------------------------------------------------------------
+def with_stream_paused(settings: RuntimeSettings, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `body` with the stack's own Spark job stopped (its DAG paused), so it does not share the cores."""
+    api = AirflowApi(settings)
+    api.set_paused(STREAM_DAG, True)
+    stopped = stop_job(settings.checkpoint_dir)
+    print(
+        f"paused {STREAM_DAG} and stopped its job (pids {list(stopped.pids)}) for the benchmark", flush=True
+    )
+    try:
+        return body()
+    finally:
+        print(resume(api), flush=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--trades", type=int, default=100_000)
-    parser.add_argument("--rate", type=int, default=1_000)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--trades", type=int, default=100_000, help="throughput: trades per round")
+    parser.add_argument("--tune-trades", type=int, default=40_000, help="throughput: rows per tuning trial")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput: alternating rounds")
+    parser.add_argument("--rate", type=int, default=1_000, help="latency: trades/s")
     parser.add_argument("--seconds", type=int, default=60, help="latency: seconds measured")
     parser.add_argument(
         "--warmup-seconds", type=int, default=60, help="latency: seconds of the same load before measuring"
     )
+    parser.add_argument("--latency-runs", type=int, default=3)
+    parser.add_argument(
+        "--job-env", action="append", default=[], metavar="NAME=VALUE", help="latency: a job setting to try"
+    )
     parser.add_argument("--only", choices=("throughput", "latency"), help="run one part only")
     args = parser.parse_args()
     settings = RuntimeSettings.load_or_exit("bench-stream")
-    session = cassandra_session(settings.cassandra_connection())
-    api = AirflowApi(settings)
-    api.set_paused(STREAM_DAG, True)
-    stopped = stop_job(settings.checkpoint_dir)
-    print(f"paused {STREAM_DAG} and stopped its job (pids {list(stopped.pids)}) for the benchmark")
+    admin = cassandra_session(settings.cassandra_connection())
+    name = f"bench_stream_{int(time.time())}"
+    workdir = settings.var_dir / "bench" / name  # the jobs' logs and checkpoints, kept for a look
+    workdir.mkdir(parents=True)
+
+    def run() -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        if args.only != "latency":
+            result["throughput"] = throughput(settings, admin, name, workdir, args)
+        if args.only != "throughput":
+            result["latency"] = latency(settings, admin, name, workdir, args)
+        return result
+
     try:
-        result = run(args, settings, session)
+        result = with_stream_paused(settings, run)
     finally:
-        print(resume(api))
-        session.cluster.shutdown()
-    out = settings.var_dir / "bench" / "stream.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+        admin.cluster.shutdown()
+    out = settings.var_dir / "bench" / ("stream.json" if not args.only else f"stream-{args.only}.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
-    if args.only:
-        return
-    t, lat = result["throughput"], result["latency"]
-    print(f"Kafka → Spark job → Cassandra (both tables) : {t['job_trades_per_s']:>9,} trades/s")
-    print(f"raw cassandra-driver insert loop            : {t['raw_cassandra_driver_rows_per_s']:>9,} rows/s")
-    print(f"ratio                                       : {t['ratio']:.3f} (goal ≥ 0.5)")
-    print(
-        f"end-to-end latency at {lat['rate_trades_per_s']:,} trades/s      : p50 {lat['p50_s']} s, "
-        f"p99 {lat['p99_s']} s, max {lat['max_s']} s over {lat['probes']} probes (goal p99 < 2 s); "
-        f"{lat['probes_not_written_within_120_s']} not written within 120 s "
-        f"(after {lat['warmup_seconds']} s of warm-up at the same rate; from a cold start the first "
-        f"probe took {lat['warmup_first_probe_s']} s)"
-    )
-    print(f"written to {out}")
+    if "throughput" in result:
+        t = result["throughput"]
+        tuning = t["fast_writer_tuning"]
+        rounds = f"median of {args.rounds}"
+        print(
+            f"Kafka → Spark job → Cassandra (both tables) : {t['job_trades_per_s']:>9,} trades/s ({rounds})"
+        )
+        print(
+            f"fast raw cassandra-driver writer            : {t['fast_writer_rows_per_s']:>9,} rows/s "
+            f"({rounds}; per-partition UNLOGGED batches of {tuning['batch_rows']}, "
+            f"{tuning['concurrency']} in flight)"
+        )
+        print(f"ratio                                       : {t['ratio']:.3f} (goal ≥ 0.5)")
+        print(
+            f"per-row insert loop (64 in flight)          : {t['per_row_loop_rows_per_s']:>9,} rows/s "
+            f"(job ÷ it: {t['ratio_to_per_row_loop']:.2f})"
+        )
+    for number, run_result in enumerate(result.get("latency", []), 1):
+        rate = run_result["rate_trades_per_s"]
+        print(f"latency at {rate:,} trades/s, run {number}: {describe_latency(run_result)}")
+    print(f"written to {out} (load average now {load_average()})")
 
 
 if __name__ == "__main__":
