@@ -97,8 +97,7 @@ def passwords(path: Path, environ: Mapping[str, str] | None = None) -> dict[str,
 def write_secret_folder(folder: Path, files: Mapping[str, str]) -> Path:
     """A 0700 folder of 0600 files, one value each (what PIPELINE_SECRETS_DIR points a program at); files
     not in `files` are removed, so a principal's folder holds exactly its own secrets."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.chmod(0o700)
+    private_folder(folder)
     for stale in set(folder.iterdir()) - {folder / name for name in files}:
         stale.unlink()
     for name, value in files.items():
@@ -127,6 +126,13 @@ def _read(path: Path) -> dict[str, str]:
 def _write(path: Path, document: Mapping[str, str]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_private(path, json.dumps(dict(document), indent=2, sort_keys=True) + "\n")
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder` (and any missing parent) created, and made 0700 even when it already existed."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder
 
 
 def write_private(path: Path, text: str) -> None:

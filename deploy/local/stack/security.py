@@ -106,7 +106,7 @@ def preflight(settings: RuntimeSettings) -> dict[str, str] | None:
         return None
     folder = tls_dir(settings)
     if settings.tls_dir is None:
-        secrets_dir(settings).mkdir(mode=0o700, parents=True, exist_ok=True)
+        credentials.private_folder(secrets_dir(settings))
         pki.ensure(folder)
     else:
         pki.check(folder)  # the user's own certificates are never generated or changed
@@ -204,6 +204,7 @@ def write_client_files(settings: RuntimeSettings, passwords: Mapping[str, str] |
     tools = settings.var_dir / "run" / "tools"
     tools.mkdir(parents=True, exist_ok=True)
     admin_properties, cqlshrc = tools / "kafka-admin.properties", tools / "cqlshrc"
+    credentials.private_folder(secrets_dir(settings))  # the programs' folders inside it are created below
     if passwords is None:
         for stale in (admin_properties, cqlshrc, secrets_dir(settings) / "cqlsh-credentials"):
             stale.unlink(missing_ok=True)

@@ -182,7 +182,9 @@ def test_bad_input_is_dead_lettered_with_its_reason(
         )
 
 
-def test_the_producer_stayed_up_and_counted_every_dead_letter(bad_input_run: Run) -> None:
+def test_the_producer_stayed_up_and_counted_every_dead_letter(
+    runtime: RuntimeSettings, bad_input_run: Run
+) -> None:
     assert SENT, "run with the property test above"
     producer = bad_input_run.producer
     assert producer.alive()
@@ -190,5 +192,4 @@ def test_the_producer_stayed_up_and_counted_every_dead_letter(bad_input_run: Run
     for reason, count in SENT.items():
         assert producer.metric("producer_validation_errors_total", reason=reason) == count, reason
         assert producer.metric("producer_dead_letters_total", reason=reason) == count, reason
-    broker = KafkaConnection(bootstrap_servers=producer.env["KAFKA_BOOTSTRAP_SERVERS"])
-    assert end_offsets(broker, bad_input_run.trades_topic) == 0
+    assert end_offsets(runtime.kafka_connection(), bad_input_run.trades_topic) == 0

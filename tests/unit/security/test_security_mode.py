@@ -46,6 +46,14 @@ def test_plaintext_mode_leaves_kafka_and_cassandra_open_on_loopback_and_clients_
     assert list(security.secret_folder(settings, "spark").iterdir()) == []
 
 
+def test_the_secrets_folder_is_private_even_when_it_was_created_open(tmp_path: Path) -> None:
+    settings = runtime(tmp_path, enable_ssl=False)
+    security.secrets_dir(settings).mkdir(mode=0o755, parents=True)  # e.g. by an older version
+    security.secrets_dir(settings).chmod(0o755)
+    security.write_client_files(settings, None)
+    assert security.secrets_dir(settings).stat().st_mode & 0o077 == 0
+
+
 def test_secured_mode_leaves_no_plaintext_listener_and_requires_client_tls(tmp_path: Path) -> None:
     settings = runtime(tmp_path, enable_ssl=True)
     passwords = security.preflight(settings)
