@@ -181,7 +181,7 @@ test-faults: install test-packages .env ## the slow fault-injection tests only (
 
 # --- benchmarks: ratios against a raw baseline measured in the same run (figures in var/bench/) ----------
 BENCH := $(PY) -m
-.PHONY: bench bench-producer bench-stream
+.PHONY: bench bench-producer bench-stream bench-security
 bench: bench-producer bench-stream ## every benchmark
 
 bench-producer: up ## trades/s simulator → producer → Kafka, next to a raw confluent-kafka loop (ARGS="--trades N")
@@ -189,6 +189,9 @@ bench-producer: up ## trades/s simulator → producer → Kafka, next to a raw c
 
 bench-stream: up ## Spark job trades/s into Cassandra next to a raw cassandra-driver loop; latency p50/p99 at 1,000/s (TOPOLOGY=cluster: one worker against two)
 	@$(BENCH) benchmarks.bench_stream $(ARGS)
+
+bench-security: up ## the cost of TLS and SASL: bench-producer and bench-stream plaintext, then secured (ENABLE_SSL), secured ÷ plaintext; switches the stack and back (~30 min)
+	@$(BENCH) benchmarks.bench_security $(ARGS)
 
 # Every Python folder; mypy finds finnhub_pipeline and stack through mypy_path (pyproject.toml).
 PYTHON_DIRS := services jobs plugins/finnhub_pipeline dags deploy/local/stack testkit benchmarks tests
