@@ -1,9 +1,10 @@
 """The load step, driver side: `BatchWriter.write_batch` is the one function through which the job writes
-anything. It runs the batch's tasks (`executor_task`), fails the batch on a failed task, recomputes the
-windows two tasks shared, and feeds the metrics and the batch's log line.
+anything. It runs the batch's tasks (`executor_task`), fails the batch on a failed task, runs the bar step
+(`bar_book`), and feeds the metrics and the batch's log line.
 
-Per micro-batch: dead letters, then trades, then the bars of every minute the batch touched, recomputed
-from `trades_v2`. All writes are idempotent upserts; any failure fails the batch so Spark replays it.
+Per micro-batch: dead letters, then trades (the tasks), then the bars of every minute the batch touched, each
+a function of all of that minute's stored trades. All writes are idempotent upserts; any failure fails the
+batch so Spark replays it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
+from jobs.spark_stream.bar_book import DEFAULT_MAX_TRADES, BarBook
+from jobs.spark_stream.bars import BarTrade
 from jobs.spark_stream.cassandra_writer import CassandraTarget, CassandraWriteError
 from jobs.spark_stream.cql import Window
 from jobs.spark_stream.executor_task import (
@@ -25,7 +28,13 @@ from jobs.spark_stream.executor_task import (
     wall_clock_ms,
     write_spark_partition,
 )
-from jobs.spark_stream.metrics import LATENCY_BOUNDS_SECONDS, BatchStats, EventTimeClock, StreamMetrics
+from jobs.spark_stream.metrics import (
+    LATENCY_BOUNDS_SECONDS,
+    BatchStats,
+    BatchStep,
+    EventTimeClock,
+    StreamMetrics,
+)
 from services import contracts
 
 log = logging.getLogger(__name__)
@@ -39,10 +48,12 @@ def error_summary(error: BaseException) -> str:
 
 
 class BatchWriter:
-    """The driver's side of every write. Holds only driver-side state: the metrics and the event-time clock.
+    """The driver's side of every write. Holds only driver-side state: the metrics, the event-time clock and
+    the bar book.
 
-    A batch is one Spark job: each task writes its Spark partition's rows and the bars they touch, and sends
-    back its figures (`TaskOutcome`). A window that two tasks shared is recomputed once more after both.
+    A batch is one Spark job: each task writes its Spark partition's dead letters and trades and sends back
+    its figures and the trades it wrote (`TaskOutcome`). Then the driver's bar step adds those trades to the
+    bar book (reading back from `trades_v2` the windows it does not hold) and writes the touched bars.
     """
 
     def __init__(
@@ -52,13 +63,25 @@ class BatchWriter:
         event_time: EventTimeClock,
         now_ms: Callable[[], int] = wall_clock_ms,
         writers: TableWriters = CASSANDRA_WRITERS,
+        bar_book_trades: int = DEFAULT_MAX_TRADES,
     ) -> None:
         self.target, self.metrics, self.event_time = target, metrics, event_time
         self.now_ms, self.writers = now_ms, writers
+        self.bar_book = BarBook(bar_book_trades)
+        self._last_bar_write_time_us = 0
 
     def write_batch(self, outcome_rows: DataFrame, epoch_id: int, started_ms: int) -> None:
         """Write one micro-batch's `transforms.outcome_rows`; `started_ms` (the driver's clock when the
         batch began) is the rows' `ingested_at`/`rejected_at` and, in µs, the bars' write time."""
+        try:
+            self._write_batch(outcome_rows, epoch_id, started_ms)
+        except BaseException:
+            # A failed batch may have written trades the book does not hold (a failed task's, or those of
+            # tasks that succeeded beside it): empty it, so every window is read back whole from trades_v2.
+            self.bar_book.clear()
+            raise
+
+    def _write_batch(self, outcome_rows: DataFrame, epoch_id: int, started_ms: int) -> None:
         spark = outcome_rows.sparkSession
         # At most one task per core: the batch then finishes in one wave of tasks, not two (3 Kafka
         # partitions on 2 cores). Coalescing joins whole Kafka partitions, so a symbol stays in one task.
@@ -81,39 +104,76 @@ class BatchWriter:
 
         rejected: collections.Counter[str] = collections.Counter()
         stats = BatchStats.empty(LATENCY_BOUNDS_SECONDS)
-        windows: collections.Counter[Window] = collections.Counter()
-        slowest_ms: dict[str, int] = {}
+        bar_trades: dict[Window, list[BarTrade]] = {}
         for outcome in outcomes:
-            for table, ms in outcome.write_ms:
-                slowest_ms[table] = max(ms, slowest_ms.get(table, 0))
             rejected.update(outcome.dead_letters)
             stats += outcome.trades
-            windows.update(outcome.windows)
+            for window, trades in outcome.bar_trades.items():
+                bar_trades.setdefault(window, []).extend(trades)
+        bars_started_ms = self.now_ms()
+        read_back = self._write_bars(epoch_id, bar_trades, started_ms)
+        bars_ms = self.now_ms() - bars_started_ms
+
         self.metrics.rows_written.labels(table=contracts.DEAD_LETTER_TABLE).inc(rejected.total())
         self.metrics.rows_written.labels(table=contracts.TRADES_TABLE).inc(stats.trade_count)
-        self.metrics.rows_written.labels(table=contracts.AGGREGATES_TABLE).inc(windows.total())
-        shared = sorted(window for window, tasks in windows.items() if tasks > 1)
-        self._recompute_shared_windows(epoch_id, spark, shared, started_ms)
-
+        self.metrics.rows_written.labels(table=contracts.AGGREGATES_TABLE).inc(len(bar_trades))
         self.metrics.records_read.inc(stats.trade_count + rejected.total())
         for reason, count in rejected.items():
             self.metrics.dead_letters.labels(reason=reason).inc(count)
         self.metrics.record_trade_stats(stats)
         self.event_time.advance(stats.max_trade_ts_ms)
+        slowest = slowest_task_steps(outcomes)
+        self.metrics.record_written_steps(epoch_id, {**slowest, BatchStep.BARS: bars_ms})
         self.metrics.last_batch_completed.set(self.now_ms() / 1000)
         log.info(
             "event=batch_written epoch=%d records=%d trades=%d dead_letters=%d late=%d bars=%d "
-            "shared_bars=%d duration_ms=%d slowest_task_write_ms=%s",
+            "bars_read_back=%d bar_book_trades=%d duration_ms=%d slowest_task_write_ms=%s bars_ms=%d",
             epoch_id,
             stats.trade_count + rejected.total(),
             stats.trade_count,
             rejected.total(),
             stats.late_count,
-            len(windows),
-            len(shared),
+            len(bar_trades),
+            read_back,
+            self.bar_book.trade_count,
             self.now_ms() - started_ms,
-            ",".join(f"{table}:{ms}" for table, ms in sorted(slowest_ms.items())) or "none",
+            ",".join(f"{step.value}:{ms}" for step, ms in sorted(slowest.items())) or "none",
+            bars_ms,
         )
+
+    def _write_bars(self, epoch_id: int, bar_trades: dict[Window, list[BarTrade]], started_ms: int) -> int:
+        """The bar step: the batch's trades into the bar book, the windows it does not hold read back from
+        `trades_v2`, every touched window's bar upserted; return how many windows were read back.
+
+        Bars are written at the batch's start time (µs, and always later than the previous batch's), so a
+        later batch's bar wins over an earlier one in Cassandra whatever the order the writes land in.
+        """
+        if not bar_trades:
+            return 0
+        write_time_us = max(started_ms * 1000, self._last_bar_write_time_us + 1)
+        try:
+            to_read = self.bar_book.add(bar_trades)
+            if to_read:
+                for window, stored in zip(
+                    to_read, self.writers.window_trades(self.target, to_read), strict=True
+                ):
+                    if not stored:
+                        # The batch has just written at least one trade here; not reading it back means the
+                        # read did not see the write (consistency level too low): fail, store no wrong bar.
+                        raise CassandraWriteError(
+                            f"no trades read back for {window.symbol} window_start_ms="
+                            f"{window.window_start_ms}; check CASSANDRA_CONSISTENCY "
+                            f"(now {self.target.connection.consistency})"
+                        )
+                    self.bar_book.load(window, stored)
+            bars = [(window, self.bar_book.bar(window)) for window in sorted(bar_trades)]
+            self.writers.bars(self.target, bars, updated_at_ms=self.now_ms(), write_time_us=write_time_us)
+        except Exception as error:
+            self._count_failure(epoch_id, contracts.AGGREGATES_TABLE, len(bar_trades), error_summary(error))
+            raise
+        self._last_bar_write_time_us = write_time_us
+        self.bar_book.evict()
+        return len(to_read)
 
     def _fail_on_failed_tasks(self, epoch_id: int, outcomes: Sequence[TaskOutcome]) -> None:
         """Count and log each table a task failed to write, then fail the batch (Spark replays it)."""
@@ -134,23 +194,15 @@ class BatchWriter:
             "event=batch_write_failed epoch=%d table=%s rows=%d error=%s", epoch_id, table, rows, error
         )
 
-    def _recompute_shared_windows(
-        self, epoch_id: int, spark: SparkSession, windows: list[Window], started_ms: int
-    ) -> None:
-        """Recompute and upsert the bars of `windows` on the executors, now that every task has written."""
-        if not windows:
-            return
-        slices = min(len(windows), spark.sparkContext.defaultParallelism)
-        recompute = functools.partial(
-            self.writers.bars,
-            self.target,
-            updated_at_ms=self.now_ms(),
-            # Later than the tasks' writes of these bars (batch start in µs), whatever the executors' clocks.
-            write_time_us=started_ms * 1000 + 1,
-        )
-        try:
-            spark.sparkContext.parallelize(windows, slices).foreachPartition(recompute)
-        except Exception as error:
-            self._count_failure(epoch_id, contracts.AGGREGATES_TABLE, len(windows), error_summary(error))
-            raise
-        self.metrics.rows_written.labels(table=contracts.AGGREGATES_TABLE).inc(len(windows))
+
+TABLE_STEPS = {contracts.DEAD_LETTER_TABLE: BatchStep.DEAD_LETTERS, contracts.TRADES_TABLE: BatchStep.TRADES}
+
+
+def slowest_task_steps(outcomes: Sequence[TaskOutcome]) -> dict[BatchStep, int]:
+    """The write steps of the task that spent longest writing (the batch waited for it), in ms: one entry
+    for each table any task wrote (0 when the slowest task wrote none of it)."""
+    tables = {table for outcome in outcomes for table, _ in outcome.write_ms}
+    if not tables:
+        return {}
+    slowest = dict(max(outcomes, key=lambda outcome: sum(ms for _, ms in outcome.write_ms)).write_ms)
+    return {TABLE_STEPS[table]: slowest.get(table, 0) for table in tables}

@@ -1,8 +1,9 @@
 """What each Spark task of a micro-batch runs on an executor: write its Spark partition's outcome rows (dead
-letters, then trades), recompute the bars of the windows those trades fall into, and report a `TaskOutcome`.
+letters, then trades) and report a `TaskOutcome` with the trades written, by window; and the table writers
+(the bars' and their read-back run on the driver).
 
-The driver side (`batch_writer`) ships `write_spark_partition` to the executors and adds the outcomes up;
-the CQL and its parameters are `cql`'s, the session and retries `cassandra_writer`'s.
+The driver side (`batch_writer`) ships `write_spark_partition` to the executors, adds the outcomes up and
+runs the bar step; the CQL and its parameters are `cql`'s, the session and retries `cassandra_writer`'s.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any, NamedTuple, TypeVar
 
 from pyspark.sql import Row
 
-from jobs.spark_stream.bars import BarTrade, compute_bar, window_start_ms
+from jobs.spark_stream.bars import Bar, BarTrade, window_start_ms
 from jobs.spark_stream.cassandra_writer import (
     CassandraTarget,
-    CassandraWriteError,
     execute_all,
     execute_batched,
 )
@@ -46,7 +46,7 @@ _Item = TypeVar("_Item")
 CHUNK_ROWS = 10_000
 """Rows handed to the concurrent executor at once, to bound a task's memory."""
 WINDOWS_PER_READ = 1_000
-"""Windows whose trades are read back at once by the bar recompute."""
+"""Windows whose trades are read back at once when the driver's bar book does not hold them."""
 
 
 def wall_clock_ms() -> int:
@@ -99,41 +99,42 @@ def write_dead_letters(target: CassandraTarget, dead_letters: Iterable[Row], *, 
     upsert_rows(target, DEAD_LETTERS_INSERT, params, contracts.DEAD_LETTER_TABLE)
 
 
-def recompute_bars(
-    target: CassandraTarget, windows: Iterable[Window], *, updated_at_ms: int, write_time_us: int
-) -> None:
-    """For each touched (symbol, minute): read its trades back from `trades_v2`, compute, upsert the bar."""
+def read_window_trades(target: CassandraTarget, windows: Sequence[Window]) -> list[list[BarTrade]]:
+    """Each window's stored trades, read back from `trades_v2` with one single-partition range query each
+    (a window never spans two of its Cassandra partitions)."""
+    stored: list[list[BarTrade]] = []
     for chunk in _chunks(windows, size=WINDOWS_PER_READ):
         reads = execute_all(
             target, WINDOW_TRADES_SELECT, [window_trades_params(w) for w in chunk], contracts.TRADES_TABLE
         )
-        upserts: list[tuple[Any, ...]] = []
-        for window, stored in zip(chunk, reads, strict=True):
-            # The driver's rows have BarTrade's fields, in its order: no copy (a minute can hold thousands).
-            trades: list[BarTrade] = list(stored)
-            if not trades:
-                # The batch has just written at least one trade here; not reading it back means the read
-                # did not see the write (consistency level too low): fail rather than store a wrong bar.
-                raise CassandraWriteError(
-                    f"no trades read back for {window.symbol} window_start_ms={window.window_start_ms}; "
-                    f"check CASSANDRA_CONSISTENCY (now {target.connection.consistency})"
-                )
-            upserts.append(bar_params(window, compute_bar(trades), updated_at_ms, write_time_us))
-        upsert_rows(
-            target,
-            BAR_UPSERT,
-            upserts,
-            contracts.AGGREGATES_TABLE,
-            partition_key_columns=BARS_PARTITION_KEY_COLUMNS,
-        )
+        # The rows have BarTrade's fields, in its order (the SELECT's columns).
+        stored.extend([BarTrade(*row) for row in rows] for rows in reads)
+    return stored
+
+
+def write_bars(
+    target: CassandraTarget, bars: Sequence[tuple[Window, Bar]], *, updated_at_ms: int, write_time_us: int
+) -> None:
+    """Upsert each window's bar into `trade_aggregates`, written at `write_time_us`."""
+    upsert_rows(
+        target,
+        BAR_UPSERT,
+        (bar_params(window, bar, updated_at_ms, write_time_us) for window, bar in bars),
+        contracts.AGGREGATES_TABLE,
+        partition_key_columns=BARS_PARTITION_KEY_COLUMNS,
+    )
 
 
 class TableWriters(NamedTuple):
-    """What writes each table on the executors; replaced in tests by writers that record their rows."""
+    """What writes (and reads back) each table; replaced in tests by writers that record their rows.
+
+    `dead_letters` and `trades` run in the tasks, on the executors; `window_trades` and `bars` on the driver.
+    """
 
     dead_letters: Callable[..., None] = write_dead_letters
     trades: Callable[..., None] = write_trades
-    bars: Callable[..., None] = recompute_bars
+    window_trades: Callable[..., list[list[BarTrade]]] = read_window_trades
+    bars: Callable[..., None] = write_bars
 
 
 CASSANDRA_WRITERS = TableWriters()
@@ -145,13 +146,13 @@ class TaskOutcome(NamedTuple):
     dead_letters: dict[str, int]
     """Rejected records by reason."""
     trades: BatchStats
-    windows: frozenset[Window]
-    """The windows the task wrote trades into; it has recomputed their bars."""
+    bar_trades: dict[Window, list[BarTrade]]
+    """The trades written, by the window they fall into: the driver's bar step adds them to its book."""
     failed_table: str | None = None
     failed_rows: int = 0
     error: str | None = None
     write_ms: tuple[tuple[str, int], ...] = ()
-    """Milliseconds spent writing each table (for the batch's log line)."""
+    """Milliseconds spent writing each table (for the batch's log line and step metrics)."""
 
 
 def write_spark_partition(
@@ -164,14 +165,11 @@ def write_spark_partition(
     bounds: Sequence[float],
 ) -> Iterator[TaskOutcome]:
     """One task of a batch: write its Spark partition of `transforms.outcome_rows` (dead letters, then
-    trades), then recompute the bars of the windows its trades fall into; yield one outcome.
+    trades); yield one outcome with the written trades by window, for the driver's bar step.
 
-    The bars are right when no other task of the batch writes the same windows, which holds when the topic
-    is keyed by symbol (the producer's contract: a symbol's records are in one Kafka partition, and a task
-    reads whole Kafka partitions); the driver recomputes any window two tasks shared.
     A failed write is reported in the outcome rather than raised, so the driver can name the table in its
     metric and log line; the driver then fails the batch. `written_at_ms` is the batch's `ingested_at` and
-    `rejected_at`, and in µs the write time of its bars.
+    `rejected_at`.
     """
     trades: list[Row] = []
     dead_letters: list[Row] = []
@@ -181,10 +179,6 @@ def write_spark_partition(
         else:
             dead_letters.append(row.dead_letter)
     by_reason = dict(collections.Counter(dead_letter.reason for dead_letter in dead_letters))
-    windows = frozenset(
-        Window(t.symbol, t.trade_year, t.trade_month, t.trade_day, window_start_ms(t.trade_ts_ms))
-        for t in trades
-    )
     steps: list[tuple[str, int, Callable[[], None]]] = [
         (
             contracts.DEAD_LETTER_TABLE,
@@ -195,13 +189,6 @@ def write_spark_partition(
             contracts.TRADES_TABLE,
             len(trades),
             lambda: writers.trades(target, trades, ingested_at_ms=written_at_ms),
-        ),
-        (
-            contracts.AGGREGATES_TABLE,
-            len(windows),
-            lambda: writers.bars(
-                target, sorted(windows), updated_at_ms=wall_clock_ms(), write_time_us=written_at_ms * 1000
-            ),
         ),
     ]
     finished_ms: dict[str, int] = {}
@@ -215,12 +202,16 @@ def write_spark_partition(
         except Exception as error:
             log.exception("event=task_write_failed table=%s rows=%d", table, count)
             failure = f"{type(error).__name__}: {error}"
-            yield TaskOutcome(by_reason, BatchStats.empty(bounds), frozenset(), table, count, failure)
+            yield TaskOutcome(by_reason, BatchStats.empty(bounds), {}, table, count, failure)
             return
         finished_ms[table] = wall_clock_ms()
         write_ms[table] = finished_ms[table] - step_started_ms
+    bar_trades: dict[Window, list[BarTrade]] = collections.defaultdict(list)
+    for t in trades:
+        window = Window(t.symbol, t.trade_year, t.trade_month, t.trade_day, window_start_ms(t.trade_ts_ms))
+        bar_trades[window].append(BarTrade(t.trade_ts_ms, t.trade_id, t.price, t.volume))
     times = [TradeTimes(t.trade_ts_ms, t.received_at_ms) for t in trades]
     # Latency runs to when this task's trades were written (without trades, there is none to measure).
     trades_written_ms = finished_ms.get(contracts.TRADES_TABLE, written_at_ms)
     stats = BatchStats.of(times, late_before_ms, trades_written_ms, bounds)
-    yield TaskOutcome(by_reason, stats, windows, write_ms=tuple(write_ms.items()))
+    yield TaskOutcome(by_reason, stats, dict(bar_trades), write_ms=tuple(write_ms.items()))

@@ -30,12 +30,16 @@ class ProgressMetricsListener(StreamingQueryListener):
         self.metrics.batch_duration.observe(progress.batchDuration / 1000)
         for source in progress.sources:
             self.metrics.record_offsets_behind(kafka_offsets_behind(source.endOffset, source.latestOffset))
-        # Where a batch's time went: Spark's phases (addBatch is our foreachBatch), for tuning.
+        durations = progress.durationMs
+        spark_ms = self.metrics.record_batch_time(progress.batchId, durations.get("triggerExecution", 0))
+        # Where a batch's time went: Spark's phases (addBatch is our foreachBatch, the job's own writes are
+        # in event=batch_written), and spark_ms, the batch's wall time less the job's writes.
         log.info(
-            "event=batch_progress batch=%d rows=%d %s",
+            "event=batch_progress batch=%d rows=%d spark_ms=%s %s",
             progress.batchId,
             progress.numInputRows,
-            " ".join(f"{phase}_ms={ms}" for phase, ms in sorted(progress.durationMs.items())),
+            "none" if spark_ms is None else spark_ms,
+            " ".join(f"{phase}_ms={ms}" for phase, ms in sorted(durations.items())),
         )
 
     def onQueryIdle(self, event: Any) -> None:

@@ -75,7 +75,12 @@ def main() -> int:
     spark = build_session(settings)
     spark.sparkContext.setLogLevel("WARN")
     spark.streams.addListener(ProgressMetricsListener(metrics))
-    writer = BatchWriter(settings.cassandra_target(), metrics, EventTimeClock(settings.watermark_ms))
+    writer = BatchWriter(
+        settings.cassandra_target(),
+        metrics,
+        EventTimeClock(settings.watermark_ms),
+        bar_book_trades=settings.bar_book_trades,
+    )
     query = (
         read_trade_records(spark, settings)
         .writeStream.queryName(QUERY_NAME)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -51,6 +53,20 @@ LATENCY_BOUNDS_SECONDS: tuple[float, ...] = (
     300.0,
 )
 BATCH_DURATION_BOUNDS_SECONDS: tuple[float, ...] = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class BatchStep(StrEnum):
+    """The steps a batch's wall time (Spark's `triggerExecution`) is split into, in the batch's log lines
+    (`event=batch_written`, `event=batch_progress`)."""
+
+    SPARK = "spark"
+    """Everything but our writes: offsets, planning, scheduling, reading Kafka, parsing, Python rows."""
+    DEAD_LETTERS = "dead_letters"
+    """The slowest task's dead-letter write."""
+    TRADES = "trades_v2"
+    """The slowest task's trade write."""
+    BARS = "bars"
+    """The driver's bar step: the bar book, read-backs of the windows it lacks, the trade_aggregates write."""
 
 
 class TradeTimes(NamedTuple):
@@ -240,6 +256,26 @@ class StreamMetrics:
             LAST_BATCH_COMPLETED, "Unix time the last micro-batch finished writing", registry=registry
         )
         self.query_active = Gauge(QUERY_ACTIVE, "1 while the streaming query runs", registry=registry)
+        # Written by the batch (foreachBatch), read by the query listener: two of py4j's callback threads.
+        self._written_ms: dict[int, dict[BatchStep, int]] = {}
+        self._written_lock = threading.Lock()
+
+    def record_written_steps(self, epoch_id: int, steps_ms: Mapping[BatchStep, int]) -> None:
+        """The job's own steps of batch `epoch_id` (dead letters, trades, bars), kept until Spark reports the
+        batch's wall time (`record_batch_time`)."""
+        with self._written_lock:
+            self._written_ms[epoch_id] = dict(steps_ms)
+            for old in [epoch for epoch in self._written_ms if epoch < epoch_id - 100]:
+                del self._written_ms[old]  # no progress came for these
+
+    def record_batch_time(self, epoch_id: int, trigger_execution_ms: int) -> int | None:
+        """Batch `epoch_id`'s Spark step in ms: its wall time minus the job's own steps (None for a batch
+        whose writes were not recorded: one without data)."""
+        with self._written_lock:
+            written = self._written_ms.pop(epoch_id, None)
+        if written is None:
+            return None
+        return max(0, trigger_execution_ms - sum(written.values()))
 
     def record_trade_stats(self, stats: BatchStats) -> None:
         self.late_trades.inc(stats.late_count)

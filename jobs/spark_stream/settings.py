@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from jobs.spark_stream.bar_book import DEFAULT_MAX_TRADES
 from jobs.spark_stream.cassandra_writer import CassandraTarget
 from services import contracts, layout
 from services.cassandra_session import CassandraClientSettings
@@ -51,7 +52,8 @@ class StreamSettings(KafkaClientSettings, CassandraClientSettings):
         min_length=1,
         validation_alias=CHECKPOINT_VARIABLE,
     )
-    trigger_seconds: float = Field(default=1.0, gt=0, validation_alias="SPARK_STREAM_TRIGGER_SECONDS")
+    trigger_seconds: float = Field(default=1.0, ge=0, validation_alias="SPARK_STREAM_TRIGGER_SECONDS")
+    """Micro-batch interval; 0 starts the next batch as soon as one ends (when records are waiting)."""
     watermark_seconds: float = Field(default=10.0, ge=0, validation_alias="SPARK_STREAM_WATERMARK_SECONDS")
     """A trade older than (max trade time seen so far - this) counts as late; still stored and aggregated."""
     shuffle_partitions: int = Field(default=4, gt=0, validation_alias="SPARK_STREAM_SHUFFLE_PARTITIONS")
@@ -64,6 +66,10 @@ class StreamSettings(KafkaClientSettings, CassandraClientSettings):
         default=64, gt=0, le=2048, validation_alias="SPARK_STREAM_WRITE_CONCURRENCY"
     )
     write_attempts: int = Field(default=3, gt=0, le=20, validation_alias="SPARK_STREAM_WRITE_ATTEMPTS")
+    bar_book_trades: int = Field(
+        default=DEFAULT_MAX_TRADES, gt=0, validation_alias="SPARK_STREAM_BAR_BOOK_TRADES"
+    )
+    """Trades of recent minutes the driver holds for the bars (`bar_book`); beyond, minutes are read back."""
 
     # --- Observability ---
     metrics_port: int = Field(

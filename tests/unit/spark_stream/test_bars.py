@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.spark_stream.bars import BAR_WINDOW_MS, BarTrade, compute_bar, window_start_ms
+from jobs.spark_stream.bars import BAR_WINDOW_MS, Bar, BarTrade, WindowTrades, compute_bar, window_start_ms
 
 
 def pandas_bar(trades: list[BarTrade]) -> dict[str, float | int | None]:
@@ -150,6 +151,80 @@ def test_bar_does_not_depend_on_the_order_trades_arrive_in(
     shuffled = list(trades)
     rnd.shuffle(shuffled)
     assert compute_bar(shuffled) == compute_bar(trades)
+
+
+def fsum_bar(trades: list[BarTrade]) -> Bar:
+    """The bar by its written-out formulas: a sort by (time, id) and `math.fsum` over the whole list (the
+    reconciliation has compared stored bars with exactly these bits)."""
+    ordered = sorted(trades, key=lambda trade: (trade.trade_ts_ms, trade.trade_id))
+    prices = [trade.price for trade in ordered]
+    volume = math.fsum(trade.volume for trade in ordered)
+    mean = math.fsum(prices) / len(prices)
+    return Bar(
+        open=prices[0],
+        high=max(prices),
+        low=min(prices),
+        close=prices[-1],
+        volume=volume,
+        trade_count=len(prices),
+        vwap=math.fsum(t.price * t.volume for t in ordered) / volume if volume > 0 else None,
+        mean_price=mean,
+        stddev_price=math.sqrt(math.fsum((price - mean) ** 2 for price in prices) / len(prices)),
+        first_trade_ts_ms=ordered[0].trade_ts_ms,
+        last_trade_ts_ms=ordered[-1].trade_ts_ms,
+    )
+
+
+# Prices and volumes whose sums lose bits in a naive running sum, and magnitudes far apart.
+awkward_floats = st.one_of(
+    st.sampled_from([0.1, 0.2, 0.3, 1e-9, 97_000.123456, 1.05, 1e12]),
+    st.floats(0.0001, 1e9, allow_nan=False),
+)
+awkward_trades = st.lists(
+    st.builds(
+        BarTrade,
+        trade_ts_ms=st.integers(0, 59_999),
+        trade_id=st.text(alphabet="0123456789abcdef-", min_size=1, max_size=6),
+        price=awkward_floats,
+        volume=st.one_of(st.just(0.0), awkward_floats),
+    ),
+    min_size=1,
+    max_size=60,
+    unique_by=lambda trade: (trade.trade_ts_ms, trade.trade_id),
+)
+
+
+@given(awkward_trades)
+def test_bar_is_bit_for_bit_the_fsum_formulas(trades: list[BarTrade]) -> None:
+    assert compute_bar(trades) == fsum_bar(trades)
+
+
+@given(awkward_trades, st.lists(st.integers(0, 60), max_size=5), st.randoms())
+def test_trades_added_in_batches_with_repeats_give_the_bar_of_their_distinct_set(
+    trades: list[BarTrade], cuts: list[int], rnd: random.Random
+) -> None:
+    arriving = trades + rnd.sample(trades, k=len(trades) // 3)  # replays and producer repeats
+    rnd.shuffle(arriving)
+    window = WindowTrades()
+    bounds = [0, *sorted(cut % (len(arriving) + 1) for cut in cuts), len(arriving)]
+    for start, end in itertools.pairwise(bounds):
+        assert all([window.add(trade) for trade in arriving[start:end]])
+        if len(window):
+            assert window.bar() == fsum_bar(
+                list({(t.trade_ts_ms, t.trade_id): t for t in arriving[:end]}.values())
+            )
+    assert window.bar() == fsum_bar(trades)
+
+
+def test_a_trade_key_seen_with_other_figures_is_refused_and_changes_nothing() -> None:
+    window = WindowTrades.of([BarTrade(1, "a", 10.0, 1.0), BarTrade(2, "b", 11.0, 1.0)])
+    before = window.bar()
+
+    assert window.add(BarTrade(1, "a", 10.0, 1.0))  # the same trade again: kept once
+    assert not window.add(BarTrade(2, "b", 99.0, 1.0))
+    assert window.bar() == before
+    with pytest.raises(ValueError, match=r"key \(2, 'b'\)"):
+        compute_bar([BarTrade(2, "b", 11.0, 1.0), BarTrade(2, "b", 12.0, 1.0)])
 
 
 def test_a_utc_day_is_a_whole_number_of_windows() -> None:

@@ -1,13 +1,18 @@
 """The load step end to end on a local Spark session: a micro-batch's Kafka records through
 `main.transform_and_write` (the transforms, then `BatchWriter.write_batch`) to each table, in order, with
-its metrics; shared windows recomputed last; a failed write failing the batch.
+its metrics and step timings; a window's bar from every task's trades and earlier batches'; a failed write
+failing the batch.
 
-The table writers are replaced by recording ones that run in Spark's Python workers like the real ones.
+The table writers are replaced by recording ones that run where the real ones do (Spark's Python workers for
+trades and dead letters, the driver for bars); the read-back answers from the trades recorded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,8 +23,10 @@ from pyspark import cloudpickle
 from pyspark.sql import DataFrame, Row, SparkSession
 
 from jobs.spark_stream import metrics
+from jobs.spark_stream.bars import BarTrade, window_start_ms
 from jobs.spark_stream.batch_writer import BatchWriter
 from jobs.spark_stream.cassandra_writer import CassandraTarget, CassandraWriteError
+from jobs.spark_stream.cql import Window
 from jobs.spark_stream.executor_task import TableWriters
 from jobs.spark_stream.main import transform_and_write
 from jobs.spark_stream.metrics import EventTimeClock, StreamMetrics
@@ -54,11 +61,36 @@ class RecordingWriter:
         if self.fail:
             raise CassandraWriteError("injected: Cassandra unavailable")
         with self.path.open("a") as out:
-            for row in rows:  # Spark rows, or the bar writer's windows
-                fields = row.asDict() if isinstance(row, Row) else row._asdict()
-                if "write_time_us" in kwargs:
-                    fields["write_time_us"] = kwargs["write_time_us"]
+            for row in rows:  # Spark rows, or the bar writer's (window, bar) pairs
+                if isinstance(row, Row):
+                    fields = row.asDict()
+                else:
+                    window, bar = row
+                    fields = {**window._asdict(), **dataclasses.asdict(bar), **kwargs}
                 out.write(json.dumps([self.table, fields], default=str) + "\n")
+
+
+class RecordedTrades:
+    """Stands in for the read-back: each window's trades as recorded by the trade writer."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.windows_read: list[Window] = []
+
+    def __call__(self, target: CassandraTarget, windows: list[Window]) -> list[list[BarTrade]]:
+        self.windows_read.extend(windows)
+        stored: dict[tuple[str, int, str], BarTrade] = {}
+        for row in recorded(self.path, contracts.TRADES_TABLE):
+            trade = BarTrade(row["trade_ts_ms"], row["trade_id"], row["price"], row["volume"])
+            stored[(row["symbol"], row["trade_ts_ms"], row["trade_id"])] = trade
+        return [
+            [
+                trade
+                for (symbol, ts, _), trade in stored.items()
+                if symbol == window.symbol and window_start_ms(ts) == window.window_start_ms
+            ]
+            for window in windows
+        ]
 
 
 def written(path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -82,6 +114,7 @@ def batch_writer(tmp_path: Path, registry: CollectorRegistry, fail_trades: bool 
     writers = TableWriters(
         dead_letters=RecordingWriter(log, contracts.DEAD_LETTER_TABLE),
         trades=RecordingWriter(log, contracts.TRADES_TABLE, fail=fail_trades),
+        window_trades=RecordedTrades(log),
         bars=RecordingWriter(log, contracts.AGGREGATES_TABLE),
     )
     clock = EventTimeClock(watermark_ms=10_000)
@@ -128,23 +161,61 @@ def test_batch_writes_trades_dead_letters_and_touched_bars(
     assert value(f"{metrics.END_TO_END_LATENCY}_count") == 3
 
 
-def test_window_written_by_two_tasks_is_recomputed_after_both(
+def test_window_written_by_two_tasks_gets_one_bar_of_both_tasks_trades(
     spark: SparkSession, kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
 ) -> None:
     # The same symbol-minute in two Spark partitions: a topic not keyed by symbol.
-    values = [encoded(trade_id="a", trade_ts_ms=MINUTE + 1), encoded(trade_id="b", trade_ts_ms=MINUTE + 2)]
+    values = [
+        encoded(trade_id="a", trade_ts_ms=MINUTE + 1, price=10.0),
+        encoded(trade_id="b", trade_ts_ms=MINUTE + 2, price=12.0),
+    ]
     records = kafka_records(values).collect()
     two_partitions = spark.createDataFrame(spark.sparkContext.parallelize(records, 2), KAFKA_SCHEMA)
     write_micro_batch(batch_writer(tmp_path, registry), two_partitions, 9)
 
     trades, bars = contracts.TRADES_TABLE, contracts.AGGREGATES_TABLE
     writes = written(tmp_path / "writes.jsonl")
-    # Each task writes its trade and its bar; the driver recomputes the shared window after both.
-    assert [table for table, _ in writes] == [trades, bars, trades, bars, bars]
-    assert writes[-1][1]["window_start_ms"] == MINUTE
-    # Its write time is later than the tasks' whatever their clocks: the complete bar wins in Cassandra.
-    first, second, final = [row["write_time_us"] for table, row in writes if table == bars]
-    assert final > max(first, second)
+    assert [table for table, _ in writes] == [trades, trades, bars]
+    bar = writes[-1][1]
+    assert (bar["window_start_ms"], bar["trade_count"], bar["open"], bar["close"]) == (MINUTE, 2, 10.0, 12.0)
+
+
+def test_later_batches_extend_the_bar_book_and_write_later_bars(
+    kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    writer = batch_writer(tmp_path, registry)
+    reads = writer.writers.window_trades
+    assert isinstance(reads, RecordedTrades)
+    write_micro_batch(writer, kafka_records([encoded(trade_id="a", trade_ts_ms=MINUTE + 1)]), 1)
+    write_micro_batch(writer, kafka_records([encoded(trade_id="b", trade_ts_ms=MINUTE + 2)]), 2)
+    # A replay of the first batch (same records): nothing counts twice.
+    write_micro_batch(writer, kafka_records([encoded(trade_id="a", trade_ts_ms=MINUTE + 1)]), 2)
+
+    bar_rows = recorded(tmp_path / "writes.jsonl", contracts.AGGREGATES_TABLE)
+    assert [row["trade_count"] for row in bar_rows] == [1, 2, 2]
+    # Read back once, when the book did not hold the minute yet; the same clock, yet ever later write times.
+    assert reads.windows_read == [Window("AAPL", 2023, 11, 14, MINUTE)]
+    times = [row["write_time_us"] for row in bar_rows]
+    assert times == sorted(set(times)) and times[0] == NOW_MS * 1000
+
+
+def test_batch_steps_are_timed_and_the_spark_step_is_the_rest_of_the_batch(
+    kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = batch_writer(tmp_path, registry)
+    with caplog.at_level(logging.INFO):
+        write_micro_batch(writer, kafka_records([encoded(trade_id="a", trade_ts_ms=MINUTE + 1)]), 4)
+    spark_ms = writer.metrics.record_batch_time(4, trigger_execution_ms=60_000)
+
+    (line,) = [r.getMessage() for r in caplog.records if "event=batch_written" in r.getMessage()]
+    task_steps = re.search(r"slowest_task_write_ms=(\S+)", line)
+    bars_ms = re.search(r"bars_ms=(\d+)", line)
+    assert task_steps is not None and bars_ms is not None
+    written_ms = {step: int(ms) for step, ms in (pair.split(":") for pair in task_steps.group(1).split(","))}
+    assert set(written_ms) == {"trades_v2"}  # no dead letters in this batch
+    # The rest of the batch's wall time is Spark's.
+    assert spark_ms == 60_000 - written_ms["trades_v2"] - int(bars_ms.group(1))
+    assert writer.metrics.record_batch_time(5, trigger_execution_ms=10) is None  # no data, no steps
 
 
 def test_failed_trade_write_fails_the_batch_and_is_counted_and_logged(
@@ -180,3 +251,26 @@ def test_batch_rejects_trades_older_than_the_retention_limit_at_the_batch_clock(
     assert [(r["kafka_offset"], r["reason"]) for r in recorded(writes, contracts.DEAD_LETTER_TABLE)] == [
         (0, "older_than_retention")
     ]
+
+
+def test_a_failed_batch_empties_the_bar_book_so_the_next_reads_its_minutes_back(
+    kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    writer = batch_writer(tmp_path, registry)
+    reads = writer.writers.window_trades
+    assert isinstance(reads, RecordedTrades)
+    write_micro_batch(writer, kafka_records([encoded(trade_id="a", trade_ts_ms=MINUTE + 1)]), 1)
+    working = writer.writers
+    writer.writers = working._replace(
+        trades=RecordingWriter(tmp_path / "writes.jsonl", contracts.TRADES_TABLE, fail=True)
+    )
+    with pytest.raises(Exception, match="injected"):
+        write_micro_batch(writer, kafka_records([encoded(trade_id="b", trade_ts_ms=MINUTE + 2)]), 2)
+    assert writer.bar_book.windows == {}
+
+    writer.writers = working
+    write_micro_batch(writer, kafka_records([encoded(trade_id="b", trade_ts_ms=MINUTE + 2)]), 2)
+
+    aapl = Window("AAPL", 2023, 11, 14, MINUTE)
+    assert reads.windows_read == [aapl, aapl]
+    assert recorded(tmp_path / "writes.jsonl", contracts.AGGREGATES_TABLE)[-1]["trade_count"] == 2

@@ -1,4 +1,5 @@
-"""What each Spark task runs: statement parameters, the bar recompute, and the windows a task reports.
+"""What each Spark task runs and the table writers: statement parameters, the window read-back, and the
+trades a task reports by window.
 
 Cassandra is replaced by an in-memory stand-in for `execute_all`; the real round trip is an integration test.
 """
@@ -12,7 +13,8 @@ from cassandra.query import UNSET_VALUE
 from pyspark.sql import Row
 
 from jobs.spark_stream import cql, executor_task
-from jobs.spark_stream.cassandra_writer import CassandraTarget, CassandraWriteError
+from jobs.spark_stream.bars import BarTrade, compute_bar
+from jobs.spark_stream.cassandra_writer import CassandraTarget
 from jobs.spark_stream.executor_task import TableWriters
 from services import contracts
 from services.cassandra_session import CassandraConnection
@@ -66,7 +68,7 @@ def window(symbol: str, start: int) -> cql.Window:
     return cql.Window(symbol, 2023, 11, 14, start)
 
 
-def test_bar_is_recomputed_from_every_stored_trade_of_its_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_window_read_back_returns_each_window_s_stored_trades_only(monkeypatch: pytest.MonkeyPatch) -> None:
     cassandra = FakeCassandra(
         [
             {"symbol": "AAPL", "ts": MINUTE - 1, "id": "before", "price": 1.0, "volume": 1.0},
@@ -77,9 +79,23 @@ def test_bar_is_recomputed_from_every_stored_trade_of_its_minute(monkeypatch: py
         ]
     )
     monkeypatch.setattr(executor_task, "execute_all", cassandra)
-    monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
 
-    executor_task.recompute_bars(TARGET, [window("AAPL", MINUTE)], updated_at_ms=123, write_time_us=7)
+    stored = executor_task.read_window_trades(TARGET, [window("AAPL", MINUTE), window("MSFT", MINUTE)])
+
+    assert stored == [
+        [BarTrade(MINUTE + 30_000, "b", 12.0, 3.0), BarTrade(MINUTE, "a", 10.0, 1.0)],
+        [BarTrade(MINUTE + 5, "other", 99.0, 1.0)],
+    ]
+
+
+def test_bar_row_binds_each_figure_to_its_column_at_the_given_write_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cassandra = FakeCassandra([])
+    monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
+    bar = compute_bar([BarTrade(MINUTE + 30_000, "b", 12.0, 3.0), BarTrade(MINUTE, "a", 10.0, 1.0)])
+
+    executor_task.write_bars(TARGET, [(window("AAPL", MINUTE), bar)], updated_at_ms=123, write_time_us=7)
 
     assert cassandra.writes[contracts.AGGREGATES_TABLE] == [
         {
@@ -108,23 +124,13 @@ def test_bar_is_recomputed_from_every_stored_trade_of_its_minute(monkeypatch: py
 def test_bar_without_volume_leaves_vwap_unset_rather_than_writing_a_null(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cassandra = FakeCassandra([{"symbol": "AAPL", "ts": MINUTE, "id": "a", "price": 10.0, "volume": 0.0}])
-    monkeypatch.setattr(executor_task, "execute_all", cassandra)
+    cassandra = FakeCassandra([])
     monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
+    bar = compute_bar([BarTrade(MINUTE, "a", 10.0, 0.0)])
 
-    executor_task.recompute_bars(TARGET, [window("AAPL", MINUTE)], updated_at_ms=0, write_time_us=0)
+    executor_task.write_bars(TARGET, [(window("AAPL", MINUTE), bar)], updated_at_ms=0, write_time_us=0)
 
     assert cassandra.writes[contracts.AGGREGATES_TABLE][0]["vwap"] is UNSET_VALUE
-
-
-def test_bar_recompute_fails_when_the_batch_trades_cannot_be_read_back(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    empty = FakeCassandra([])
-    monkeypatch.setattr(executor_task, "execute_all", empty)
-    monkeypatch.setattr(executor_task, "execute_batched", empty.batched)
-    with pytest.raises(CassandraWriteError, match="no trades read back for AAPL"):
-        executor_task.recompute_bars(TARGET, [window("AAPL", MINUTE)], updated_at_ms=0, write_time_us=0)
 
 
 def test_trade_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,7 +235,7 @@ def test_spark_partition_larger_than_a_chunk_is_written_in_chunk_sized_calls(
     ]
 
 
-def test_task_reports_the_distinct_minutes_of_each_symbol_it_wrote() -> None:
+def test_task_reports_the_trades_it_wrote_by_symbol_minute() -> None:
     def trade(symbol: str, ts: int) -> Row:
         return Row(
             trade=Row(
@@ -238,6 +244,9 @@ def test_task_reports_the_distinct_minutes_of_each_symbol_it_wrote() -> None:
                 trade_month=11,
                 trade_day=14,
                 trade_ts_ms=ts,
+                trade_id=f"{symbol}-{ts}",
+                price=1.5,
+                volume=2.0,
                 received_at_ms=ts,
             ),
             dead_letter=None,
@@ -246,7 +255,7 @@ def test_task_reports_the_distinct_minutes_of_each_symbol_it_wrote() -> None:
     def ignore_writes(*_: Any, **__: Any) -> None:
         pass
 
-    ignore = TableWriters(ignore_writes, ignore_writes, ignore_writes)
+    ignore = TableWriters(ignore_writes, ignore_writes)
     rows = [
         trade("AAPL", MINUTE),
         trade("AAPL", MINUTE + 59_999),
@@ -259,10 +268,13 @@ def test_task_reports_the_distinct_minutes_of_each_symbol_it_wrote() -> None:
         ignore, TARGET, rows, written_at_ms=0, late_before_ms=None, bounds=[]
     )
 
-    assert sorted(outcome.windows) == [
-        window("AAPL", MINUTE - 60_000),
-        window("AAPL", MINUTE),
-        window("AAPL", MINUTE + 60_000),
-        window("MSFT", MINUTE),
+    assert {w: [t.trade_ts_ms for t in trades] for w, trades in outcome.bar_trades.items()} == {
+        window("AAPL", MINUTE - 60_000): [MINUTE - 1],
+        window("AAPL", MINUTE): [MINUTE, MINUTE + 59_999],
+        window("AAPL", MINUTE + 60_000): [MINUTE + 60_000],
+        window("MSFT", MINUTE): [MINUTE + 1],
+    }
+    assert outcome.bar_trades[window("MSFT", MINUTE)] == [
+        BarTrade(MINUTE + 1, "MSFT-" + str(MINUTE + 1), 1.5, 2.0)
     ]
     assert (outcome.trades.trade_count, outcome.dead_letters) == (5, {"invalid_price": 1})

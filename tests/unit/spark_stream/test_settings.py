@@ -67,7 +67,8 @@ def test_password_is_not_shown_in_the_connection_target(monkeypatch: pytest.Monk
         ("SPARK_STREAM_STARTING_OFFSETS", "yesterday"),
         ("CASSANDRA_PORT", "ninety"),
         ("CASSANDRA_HOSTS", " , "),
-        ("SPARK_STREAM_TRIGGER_SECONDS", "0"),
+        ("SPARK_STREAM_TRIGGER_SECONDS", "-0.5"),
+        ("SPARK_STREAM_BAR_BOOK_TRADES", "0"),
         ("SPARK_METRICS_PORT", "70000"),
     ],
 )
