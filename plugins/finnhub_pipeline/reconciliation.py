@@ -13,10 +13,10 @@ partition from Kafka's offsets-for-times. A row whose Kafka coordinates (kafka_p
 outside those offsets (a trade that reached Kafka later than the grace) is counted as outside the read, not
 compared: Kafka was not read there.
 
-**Floats are compared exactly.** The job computes each bar with `compute_bar` from the doubles it reads back
-from `trades_v2`; here the same function gets the same doubles. `compute_bar` sorts its input and sums with
-`math.fsum` (exactly rounded, so independent of order), so an equal input gives a bit-identical bar, and any
-difference is a real one.
+**Floats are compared exactly.** The job's bar of a minute is the one of that minute's stored trades, built
+with `bars.WindowTrades` (batch by batch, or from a read-back); here `compute_bar` gets the same doubles from
+`trades_v2` and runs the same `WindowTrades`, whose sums are exact and rounded once (equal to `math.fsum`,
+independent of order), so an equal set of trades gives a bit-identical bar and any difference is a real one.
 """
 
 from __future__ import annotations
