@@ -62,28 +62,28 @@ def mode_name(enable_ssl: bool) -> str:
 
 
 def switch(enable_ssl: bool) -> float:
-    """`stack up` with ENABLE_SSL set as given (it wins over .env); seconds it took."""
+    """`stack up` with ENABLE_SSL set as given, in this process's environment too (it wins over .env for the
+    settings read here and for every program started from here); seconds it took."""
     print(f"switching the stack to {mode_name(enable_ssl)} (stack up) ...", flush=True)
     started = time.monotonic()
-    environment = os.environ | {"ENABLE_SSL": "true" if enable_ssl else "false"}
-    result = subprocess.run([sys.executable, "-m", "stack", "up"], cwd=ROOT, env=environment, check=False)
+    os.environ["ENABLE_SSL"] = "true" if enable_ssl else "false"
+    result = subprocess.run([sys.executable, "-m", "stack", "up"], cwd=ROOT, check=False)
     if result.returncode != 0:
         raise SystemExit(f"bench-security: switching the stack to {mode_name(enable_ssl)} failed (above)")
     return time.monotonic() - started
 
 
 def measure(enable_ssl: bool, arguments: dict[str, list[str]]) -> dict[str, Any]:
-    """Both benchmarks on the stack as it now runs, with ENABLE_SSL given to them as the stack has it."""
+    """Both benchmarks on the stack as it now runs (they read ENABLE_SSL as this process has it)."""
     settings = RuntimeSettings.load_or_exit("bench-security")
     if settings.enable_ssl != enable_ssl:
         raise SystemExit(f"bench-security: the stack is not {mode_name(enable_ssl)} after the switch")
-    environment = os.environ | {"ENABLE_SSL": "true" if enable_ssl else "false"}
     results: dict[str, Any] = {}
     for benchmark, module, output in BENCHMARKS:
         print(f"--- {benchmark} benchmark, {mode_name(enable_ssl)} ---", flush=True)
         before = load_average()
         command = [sys.executable, "-m", module, *arguments[benchmark]]
-        if subprocess.run(command, cwd=ROOT, env=environment, check=False).returncode != 0:
+        if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
             raise SystemExit(f"bench-security: {module} failed ({mode_name(enable_ssl)}); see above")
         figures = json.loads((settings.var_dir / "bench" / output).read_text())
         results[benchmark] = figures | {"load_average_before": before, "load_average_after": load_average()}
@@ -132,6 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     arguments = {"producer": args.producer_args.split(), "stream": args.stream_args.split()}
     started_secured = RuntimeSettings.load_or_exit("bench-security").enable_ssl
+    caller_enable_ssl = os.environ.get("ENABLE_SSL")
 
     by_mode: dict[bool, dict[str, Any]] = {}
     switches: dict[str, float] = {}
@@ -142,6 +143,10 @@ def main() -> None:
     finally:
         # Back to the mode the stack was in: the caller's environment and .env decide it, as before.
         print(f"switching the stack back to {mode_name(started_secured)} (stack up) ...", flush=True)
+        if caller_enable_ssl is None:
+            os.environ.pop("ENABLE_SSL", None)
+        else:
+            os.environ["ENABLE_SSL"] = caller_enable_ssl
         started = time.monotonic()
         back = subprocess.run([sys.executable, "-m", "stack", "up"], cwd=ROOT, check=False)
         switches[f"back_to_{mode_name(started_secured)}_s"] = round(time.monotonic() - started)
