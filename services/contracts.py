@@ -82,6 +82,7 @@ SPARK_WRITE_FAILURES: Final = "spark_stream_write_failures_total"
 SPARK_LAST_BATCH_COMPLETED: Final = "spark_stream_last_batch_completed_timestamp_seconds"
 SPARK_KAFKA_OFFSETS_BEHIND: Final = "spark_stream_kafka_offsets_behind"
 SPARK_QUERY_ACTIVE: Final = "spark_stream_query_active"
+SPARK_BATCH_STEP: Final = "spark_stream_batch_step_seconds"
 
 # --- Ports of the pipeline's own services (defaults; each is a setting) ---------------------------------
 PRODUCER_METRICS_PORT: Final = 8000

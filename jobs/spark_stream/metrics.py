@@ -36,6 +36,7 @@ DEAD_LETTERS = contracts.SPARK_DEAD_LETTERS
 WRITE_FAILURES = contracts.SPARK_WRITE_FAILURES
 LAST_BATCH_COMPLETED = contracts.SPARK_LAST_BATCH_COMPLETED
 QUERY_ACTIVE = contracts.SPARK_QUERY_ACTIVE
+BATCH_STEP = contracts.SPARK_BATCH_STEP
 
 LATENCY_BOUNDS_SECONDS: tuple[float, ...] = (
     0.1,
@@ -53,11 +54,13 @@ LATENCY_BOUNDS_SECONDS: tuple[float, ...] = (
     300.0,
 )
 BATCH_DURATION_BOUNDS_SECONDS: tuple[float, ...] = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+BATCH_STEP_BOUNDS_SECONDS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class BatchStep(StrEnum):
-    """The steps a batch's wall time (Spark's `triggerExecution`) is split into, in the batch's log lines
-    (`event=batch_written`, `event=batch_progress`)."""
+    """The steps a batch's wall time (Spark's `triggerExecution`) is split into: the `step` label of
+    `spark_stream_batch_step_seconds`, and in the batch's log lines (`event=batch_written`,
+    `event=batch_progress`)."""
 
     SPARK = "spark"
     """Everything but our writes: offsets, planning, scheduling, reading Kafka, parsing, Python rows."""
@@ -256,26 +259,37 @@ class StreamMetrics:
             LAST_BATCH_COMPLETED, "Unix time the last micro-batch finished writing", registry=registry
         )
         self.query_active = Gauge(QUERY_ACTIVE, "1 while the streaming query runs", registry=registry)
+        self.batch_step = Histogram(
+            BATCH_STEP,
+            "Seconds of a micro-batch spent in each step (spark: everything but the job's own writes)",
+            ["step"],
+            buckets=BATCH_STEP_BOUNDS_SECONDS,
+            registry=registry,
+        )
         # Written by the batch (foreachBatch), read by the query listener: two of py4j's callback threads.
         self._written_ms: dict[int, dict[BatchStep, int]] = {}
         self._written_lock = threading.Lock()
 
     def record_written_steps(self, epoch_id: int, steps_ms: Mapping[BatchStep, int]) -> None:
-        """The job's own steps of batch `epoch_id` (dead letters, trades, bars), kept until Spark reports the
-        batch's wall time (`record_batch_time`)."""
+        """The job's own steps of batch `epoch_id` (dead letters, trades, bars), observed now and kept until
+        Spark reports the batch's wall time (`record_batch_time`)."""
+        for step, ms in steps_ms.items():
+            self.batch_step.labels(step=step.value).observe(ms / 1000)
         with self._written_lock:
             self._written_ms[epoch_id] = dict(steps_ms)
             for old in [epoch for epoch in self._written_ms if epoch < epoch_id - 100]:
                 del self._written_ms[old]  # no progress came for these
 
     def record_batch_time(self, epoch_id: int, trigger_execution_ms: int) -> int | None:
-        """Batch `epoch_id`'s Spark step in ms: its wall time minus the job's own steps (None for a batch
-        whose writes were not recorded: one without data)."""
+        """Observe batch `epoch_id`'s Spark step, its wall time minus the job's own steps, and return it in ms
+        (None for a batch whose writes were not recorded: one without data)."""
         with self._written_lock:
             written = self._written_ms.pop(epoch_id, None)
         if written is None:
             return None
-        return max(0, trigger_execution_ms - sum(written.values()))
+        spark_ms = max(0, trigger_execution_ms - sum(written.values()))
+        self.batch_step.labels(step=BatchStep.SPARK.value).observe(spark_ms / 1000)
+        return spark_ms
 
     def record_trade_stats(self, stats: BatchStats) -> None:
         self.late_trades.inc(stats.late_count)

@@ -217,6 +217,20 @@ def test_batch_steps_are_timed_and_the_spark_step_is_the_rest_of_the_batch(
     assert spark_ms == 60_000 - written_ms["trades_v2"] - int(bars_ms.group(1))
     assert writer.metrics.record_batch_time(5, trigger_execution_ms=10) is None  # no data, no steps
 
+    # The same steps, as the histogram a Grafana panel stacks: one observation each, adding up to the batch.
+    def observed(suffix: str) -> dict[str, float | None]:
+        return {
+            step: registry.get_sample_value(f"{metrics.BATCH_STEP}_{suffix}", {"step": step})
+            for step in ("spark", "trades_v2", "bars")
+        }
+
+    assert observed("count") == {"spark": 1, "trades_v2": 1, "bars": 1}
+    assert observed("sum") == {
+        "spark": spark_ms / 1000,
+        "trades_v2": written_ms["trades_v2"] / 1000,
+        "bars": int(bars_ms.group(1)) / 1000,
+    }
+
 
 def test_failed_trade_write_fails_the_batch_and_is_counted_and_logged(
     kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
