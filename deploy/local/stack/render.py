@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import importlib.util
 import io
 import json
 import shutil
@@ -93,6 +94,7 @@ def template_values(settings: RuntimeSettings) -> dict[str, str]:
         SPARK_TOTAL_EXECUTOR_CORES=str(settings.spark_total_executor_cores),
         PYTHON=sys.executable,
         VENV_BIN=str(Path(sys.executable).parent),
+        SPARK_HOME=spark_home(),
         JAVA=_binary("java", None, "install a Java 17 JDK"),
         JMX_AGENT_JAR=_one("jmx_prometheus_javaagent-*.jar", lib / "jmx-exporter", "run `make jars`"),
         JAMM_JAR=_one("jamm-*.jar", lib / "cassandra", "run `make jars`"),
@@ -108,6 +110,15 @@ def template_values(settings: RuntimeSettings) -> dict[str, str]:
     # Listeners, TLS and authentication of Kafka and Cassandra, as ENABLE_SSL says (node 1's listeners).
     values.update(security.template_values(settings, security.passwords(settings)))
     return values
+
+
+def spark_home() -> str:
+    """pyspark's package folder, Spark's home for its daemons: set, because spark-class otherwise asks the
+    first `python3` on PATH to find it, which under supervisord is not the venv's."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise MissingArtifactError("pyspark is not installed in the venv; run `make venv`")
+    return str(Path(spec.origin).parent)
 
 
 def _kafka_cluster_lines(settings: RuntimeSettings) -> str:

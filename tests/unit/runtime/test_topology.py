@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,7 @@ def properties(path: Path) -> dict[str, str]:
 
 # --- what each topology runs ---------------------------------------------------------------------------
 def test_single_is_the_default_and_runs_one_program_per_engine_under_its_usual_name() -> None:
-    settings = load_settings()
+    settings = load_settings(follow_running=False)  # what .env says, whatever the checkout runs now
 
     assert settings.topology == "single"
     assert (settings.kafka_nodes, settings.cassandra_nodes, settings.spark_workers) == (1, 1, 0)
@@ -256,6 +257,17 @@ def test_spark_runs_from_pyspark_classes_with_its_uis_off_airflows_port(cluster_
     assert defaults[defaults.index("spark.cores.max") + 1] == "2"
     assert defaults[defaults.index("spark.executor.cores") + 1] == "1"
     assert defaults[defaults.index("spark.pyspark.python") + 1] == sys.executable
+
+
+def test_spark_daemons_get_pysparks_folder_as_their_home(cluster_run: Path) -> None:
+    # Without SPARK_HOME, spark-class asks the first `python3` on supervisord's PATH (not the venv's) to
+    # find it, and the master dies at once (found by the first real start of the cluster).
+    for name in ("spark-master", "spark-worker-1", "spark-worker-2"):
+        environment = program(cluster_run, name)["environment"]
+        home = re.search(r'SPARK_HOME="([^"]+)"', environment)
+        assert home is not None, name
+        assert (Path(home.group(1)) / "bin" / "load-spark-env.sh").is_file()
+        assert (Path(home.group(1)) / "jars").is_dir()
 
 
 def test_each_producer_replica_gets_its_index_count_and_metrics_port(cluster_run: Path) -> None:
