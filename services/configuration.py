@@ -56,7 +56,12 @@ class PipelineSettings(BaseSettings):
     def load(cls, **values: Any) -> Self:
         """The settings from the environment (`values` win); raises `ConfigError` with one line."""
         secrets = [os.environ.get(name, "") for name in cls.secret_variables()]
-        secrets += [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in values.values()]
+        secret_fields = {name for name, f in cls.model_fields.items() if _is_secret(f.annotation)}
+        secrets += [
+            str(value.get_secret_value() if isinstance(value, SecretStr) else value)
+            for name, value in values.items()
+            if name in secret_fields or isinstance(value, SecretStr)
+        ]
         secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
         if secrets_dir:
             if not os.path.isdir(secrets_dir):

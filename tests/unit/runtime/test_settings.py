@@ -9,7 +9,7 @@ import pytest
 import stack.__main__ as stack_cli
 from services.configuration import ConfigError
 from stack import lag, reset_checkpoint
-from stack.settings import load_settings
+from stack.settings import RuntimeSettings, load_settings
 
 
 def test_defaults_keep_alertmanager_and_kafka_controller_on_different_ports() -> None:
@@ -108,3 +108,11 @@ def test_a_runbook_base_that_is_not_a_url_is_rejected(monkeypatch: pytest.Monkey
 
     with pytest.raises(ConfigError, match="RUNBOOK_BASE_URL"):
         load_settings()
+
+
+def test_a_value_given_in_code_is_shown_unless_it_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    # load_settings() passes the running topology as a value; an error about it must still name it.
+    monkeypatch.setenv("KAFKA_REPLICATION_FACTOR", "1")
+    with pytest.raises(ConfigError) as refused:
+        RuntimeSettings.load(topology="cluster")
+    assert "TOPOLOGY=cluster" in str(refused.value) and "***" not in str(refused.value)
