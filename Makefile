@@ -166,7 +166,7 @@ logs-airflow: ## follow the scheduler, api-server, dag-processor and triggerer l
 
 # --- testing --------------------------------------------------------------------------------------------
 PYTEST := $(PY) -m pytest
-.PHONY: test test-unit test-integration test-faults lint
+.PHONY: test test-unit test-integration test-faults test-cluster lint
 test: install test-packages .env ## unit and integration tests against real services (starts them if needed)
 	@$(PYTEST) tests $(ARGS)
 
@@ -178,6 +178,9 @@ test-integration: install test-packages .env ## integration tests only (real ser
 
 test-faults: install test-packages .env ## the slow fault-injection tests only (kill -9, broker restarts)
 	@$(PYTEST) tests -m faults $(ARGS)
+
+test-cluster: install test-packages .env ## the cluster suite: the stack switched to TOPOLOGY=cluster, one node of each engine lost and back, then single again (~8 min)
+	@CLUSTER_TESTS=1 $(PYTEST) tests/integration/cluster $(ARGS)
 
 # --- benchmarks: ratios against a raw baseline measured in the same run (figures in var/bench/) ----------
 BENCH := $(PY) -m

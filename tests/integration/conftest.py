@@ -7,6 +7,7 @@ stack is reused and CI starts one from scratch. The harnesses the tests share wi
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,11 @@ from services.cassandra_session import cassandra_session as connect
 from stack.settings import RuntimeSettings, load_settings
 from stack.supervisor import Supervisor
 from testkit.runtime import run_stack
+
+CLUSTER_TESTS_VARIABLE = "CLUSTER_TESTS"
+# The cluster suite (tests/integration/cluster) switches the stack to TOPOLOGY=cluster and back (~8 min here).
+# It runs with `make test-cluster` only, until CI's time budget takes it (issue 12).
+collect_ignore = [] if os.environ.get(CLUSTER_TESTS_VARIABLE) == "1" else ["cluster"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
