@@ -17,6 +17,29 @@ from services import contracts
 
 FETCH_SIZE = 5_000
 
+BAR_COLUMNS = (
+    "open, high, low, close, volume, trade_count, vwap, mean_price, stddev_price, "
+    "toUnixTimestamp(first_trade_ts) AS first_ms, toUnixTimestamp(last_trade_ts) AS last_ms"
+)
+"""The `trade_aggregates` columns `bar_of_row` reads, for a SELECT."""
+
+
+def bar_of_row(row: Any) -> Bar:
+    """The job's `Bar` from a `trade_aggregates` row selected with `BAR_COLUMNS`."""
+    return Bar(
+        open=row.open,
+        high=row.high,
+        low=row.low,
+        close=row.close,
+        volume=row.volume,
+        trade_count=row.trade_count,
+        vwap=row.vwap,
+        mean_price=row.mean_price,
+        stddev_price=row.stddev_price,
+        first_trade_ts_ms=row.first_ms,
+        last_trade_ts_ms=row.last_ms,
+    )
+
 
 class StoredTradesReader:
     """Prepared statements on one keyspace's `trades_v2` and `trade_aggregates`."""
@@ -35,10 +58,8 @@ class StoredTradesReader:
         )
         self._bars = self.session.prepare(
             "SELECT toUnixTimestamp(window_start) AS window_start_ms, toUnixTimestamp(window_end) AS "
-            "window_end_ms, open, high, low, close, volume, trade_count, vwap, mean_price, stddev_price, "
-            "toUnixTimestamp(first_trade_ts) AS first_ms, toUnixTimestamp(last_trade_ts) AS last_ms "
-            f"FROM {bars} WHERE symbol = ? AND trade_year = ? AND trade_month = ? "
-            "AND window_start >= ? AND window_start < ?"
+            f"window_end_ms, {BAR_COLUMNS} FROM {bars} WHERE symbol = ? AND trade_year = ? "
+            "AND trade_month = ? AND window_start >= ? AND window_start < ?"
         )
         self._trade_partitions = f"SELECT DISTINCT symbol, trade_year, trade_month, trade_day FROM {trades}"
         self._bar_partitions = f"SELECT DISTINCT symbol, trade_year, trade_month FROM {bars}"
@@ -62,23 +83,7 @@ class StoredTradesReader:
         year, month = window.month
         params = (symbol, year, month, window.start_ms, window.end_ms)
         return [
-            StoredBar(
-                row.window_start_ms,
-                row.window_end_ms,
-                Bar(
-                    open=row.open,
-                    high=row.high,
-                    low=row.low,
-                    close=row.close,
-                    volume=row.volume,
-                    trade_count=row.trade_count,
-                    vwap=row.vwap,
-                    mean_price=row.mean_price,
-                    stddev_price=row.stddev_price,
-                    first_trade_ts_ms=row.first_ms,
-                    last_trade_ts_ms=row.last_ms,
-                ),
-            )
+            StoredBar(row.window_start_ms, row.window_end_ms, bar_of_row(row))
             for row in self._rows(self._bars, params)
         ]
 

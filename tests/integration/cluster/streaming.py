@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from finnhub_pipeline.stored_trades import BAR_COLUMNS, bar_of_row
 from finnhub_pipeline.trade_records import KafkaTrade, parse_trade
 from jobs.spark_stream.bars import BAR_WINDOW_MS, Bar, BarTrade, compute_bar
 from services import contracts
@@ -194,27 +195,12 @@ def stored_bar(session: Any, symbol: str, window_start_ms: int) -> Bar | None:
     """The bar trade_aggregates holds for `symbol`'s minute, as the job's `Bar`."""
     start = datetime.fromtimestamp(window_start_ms / 1000, UTC)
     row = session.execute(
-        "SELECT open, high, low, close, volume, trade_count, vwap, mean_price, stddev_price, first_trade_ts, "
-        f"last_trade_ts FROM {contracts.KEYSPACE}.{contracts.AGGREGATES_TABLE} "
+        f"SELECT {BAR_COLUMNS} FROM {contracts.KEYSPACE}.{contracts.AGGREGATES_TABLE} "
         "WHERE symbol = %s AND trade_year = %s AND trade_month = %s AND window_start = %s",
         (symbol, start.year, start.month, start),
         timeout=60,
     ).one()
-    if row is None:
-        return None
-    return Bar(
-        open=row.open,
-        high=row.high,
-        low=row.low,
-        close=row.close,
-        volume=row.volume,
-        trade_count=row.trade_count,
-        vwap=row.vwap,
-        mean_price=row.mean_price,
-        stddev_price=row.stddev_price,
-        first_trade_ts_ms=_ms(row.first_trade_ts),
-        last_trade_ts_ms=_ms(row.last_trade_ts),
-    )
+    return None if row is None else bar_of_row(row)
 
 
 def bar_differences(session: Any, symbol: str, minutes: Iterable[int]) -> tuple[int, list[str]]:

@@ -122,6 +122,14 @@ def batch_writer(tmp_path: Path, registry: CollectorRegistry, fail_trades: bool 
     return BatchWriter(TARGET, StreamMetrics(registry), clock, now_ms=lambda: NOW_MS, writers=writers)
 
 
+def writer_recording_reads(tmp_path: Path, registry: CollectorRegistry) -> tuple[BatchWriter, RecordedTrades]:
+    """A `batch_writer` and the recorder of the windows it reads back from trades_v2."""
+    writer = batch_writer(tmp_path, registry)
+    reads = writer.writers.window_trades
+    assert isinstance(reads, RecordedTrades)
+    return writer, reads
+
+
 def test_batch_writes_trades_dead_letters_and_touched_bars(
     kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
 ) -> None:
@@ -183,9 +191,7 @@ def test_window_written_by_two_tasks_gets_one_bar_of_both_tasks_trades(
 def test_later_batches_extend_the_bar_book_and_write_later_bars(
     kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
 ) -> None:
-    writer = batch_writer(tmp_path, registry)
-    reads = writer.writers.window_trades
-    assert isinstance(reads, RecordedTrades)
+    writer, reads = writer_recording_reads(tmp_path, registry)
     write_micro_batch(writer, kafka_records([encoded(trade_id="a", trade_ts_ms=MINUTE + 1)]), 1)
     write_micro_batch(writer, kafka_records([encoded(trade_id="b", trade_ts_ms=MINUTE + 2)]), 2)
     # A replay of the first batch (same records): nothing counts twice.
@@ -270,9 +276,7 @@ def test_batch_rejects_trades_older_than_the_retention_limit_at_the_batch_clock(
 def test_a_failed_batch_empties_the_bar_book_so_the_next_reads_its_minutes_back(
     kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
 ) -> None:
-    writer = batch_writer(tmp_path, registry)
-    reads = writer.writers.window_trades
-    assert isinstance(reads, RecordedTrades)
+    writer, reads = writer_recording_reads(tmp_path, registry)
     write_micro_batch(writer, kafka_records([encoded(trade_id="a", trade_ts_ms=MINUTE + 1)]), 1)
     working = writer.writers
     writer.writers = working._replace(
