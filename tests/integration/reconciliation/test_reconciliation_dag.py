@@ -341,10 +341,15 @@ def test_a_malformed_range_is_refused_at_once_with_a_readable_reason(
 
 
 def test_the_window_a_scheduled_run_checks_is_the_previous_hour_after_the_grace(api: AirflowApi) -> None:
-    runs = api.get(f"/api/v2/dags/{DAG}/dagRuns?run_type=scheduled&state=success&order_by=-run_after&limit=1")
-    if not runs["dag_runs"]:
-        pytest.skip("no scheduled reconciliation run has finished yet")
-    run = runs["dag_runs"][0]
+    # `make up` unpauses the DAG, and the scheduler then creates the latest past scheduled run at once
+    # (tests/integration/control_plane/test_maintenance_dags.py): wait for it to succeed, never skip.
+    query = f"/api/v2/dags/{DAG}/dagRuns?run_type=scheduled&state=success&order_by=-run_after&limit=1"
+    run: dict[str, Any] = eventually(  # type: ignore[assignment]
+        lambda: next(iter(api.get(query)["dag_runs"]), None),
+        RUN_TIMEOUT_S,
+        interval_s=5,
+        what="a scheduled reconciliation run succeeded",
+    )
     run_after = datetime.fromisoformat(run["run_after"].replace("Z", "+00:00"))
     expected = (run_after - timedelta(minutes=10)).replace(minute=0, second=0, microsecond=0) - timedelta(
         hours=1
