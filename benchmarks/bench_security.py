@@ -61,16 +61,26 @@ def mode_name(enable_ssl: bool) -> str:
     return "secured" if enable_ssl else "plaintext"
 
 
-def switch(enable_ssl: bool) -> float:
-    """`stack up` with ENABLE_SSL set as given, in this process's environment too (it wins over .env for the
-    settings read here and for every program started from here); seconds it took."""
-    print(f"switching the stack to {mode_name(enable_ssl)} (stack up) ...", flush=True)
+def stack_up(enable_ssl: str | None) -> tuple[float, bool]:
+    """`stack up` with ENABLE_SSL set to `enable_ssl` (None: unset, .env decides) in this process's
+    environment too, so the settings read here and every program started from here see the same mode;
+    the seconds it took and whether it succeeded (its output goes to ours)."""
+    if enable_ssl is None:
+        os.environ.pop("ENABLE_SSL", None)
+    else:
+        os.environ["ENABLE_SSL"] = enable_ssl
     started = time.monotonic()
-    os.environ["ENABLE_SSL"] = "true" if enable_ssl else "false"
     result = subprocess.run([sys.executable, "-m", "stack", "up"], cwd=ROOT, check=False)
-    if result.returncode != 0:
+    return time.monotonic() - started, result.returncode == 0
+
+
+def switch(enable_ssl: bool) -> float:
+    """The stack switched to the mode given; seconds it took."""
+    print(f"switching the stack to {mode_name(enable_ssl)} (stack up) ...", flush=True)
+    seconds, ok = stack_up("true" if enable_ssl else "false")
+    if not ok:
         raise SystemExit(f"bench-security: switching the stack to {mode_name(enable_ssl)} failed (above)")
-    return time.monotonic() - started
+    return seconds
 
 
 def measure(enable_ssl: bool, arguments: dict[str, list[str]]) -> dict[str, Any]:
@@ -143,14 +153,9 @@ def main() -> None:
     finally:
         # Back to the mode the stack was in: the caller's environment and .env decide it, as before.
         print(f"switching the stack back to {mode_name(started_secured)} (stack up) ...", flush=True)
-        if caller_enable_ssl is None:
-            os.environ.pop("ENABLE_SSL", None)
-        else:
-            os.environ["ENABLE_SSL"] = caller_enable_ssl
-        started = time.monotonic()
-        back = subprocess.run([sys.executable, "-m", "stack", "up"], cwd=ROOT, check=False)
-        switches[f"back_to_{mode_name(started_secured)}_s"] = round(time.monotonic() - started)
-        if back.returncode != 0:
+        seconds, ok = stack_up(caller_enable_ssl)
+        switches[f"back_to_{mode_name(started_secured)}_s"] = round(seconds)
+        if not ok:
             print("bench-security: switching the stack back failed (above)", file=sys.stderr)
 
     rows = compare(by_mode[False], by_mode[True])
