@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from finnhub_pipeline.dag_defaults import MAINTENANCE_DAG_IDS
+from services import layout
 from services.configuration import ConfigError, exit_on_config_error
 
 from . import (
@@ -29,7 +30,14 @@ from . import (
     tools,
 )
 from .airflow_api import BOOTSTRAP_DAG, STREAM_DAG, AirflowApi, AirflowError, admin_password
-from .settings import ROOT, RuntimeSettings, load_settings, running_topology_file
+from .settings import (
+    ROOT,
+    RuntimeSettings,
+    load_settings,
+    record_running_shape,
+    running_shape,
+    running_topology_file,
+)
 from .supervisor import Supervisor
 
 BAD_STATES = {"FATAL", "EXITED", "STOPPED", "UNKNOWN"}
@@ -142,17 +150,22 @@ def _unpause_maintenance_once(settings: RuntimeSettings) -> None:
     )
 
 
+def down(var_dir: Path) -> None:
+    """Stops every service of the running stack, whatever its topology, then supervisord."""
+    Supervisor(var_dir / "run" / "supervisord.conf").shutdown()
+    running_topology_file(var_dir).unlink(missing_ok=True)
+    _say("stopped every service")
+
+
 def _switch_topology(settings: RuntimeSettings) -> None:
     """A stack of the other topology is running: stop all of it first (its Kafka listens on this one's
     addresses and ports), keeping its data for the next switch back."""
-    marker = running_topology_file(settings.var_dir)
-    running = marker.read_text().strip() if marker.exists() else "single"
+    running = running_shape(settings.var_dir).get("topology", "single")
     supervisor = _supervisor(settings)
     if running != settings.topology and supervisor.is_running():
         _say(f"stopping the running TOPOLOGY={running} stack first (its data stays in var/)...")
         supervisor.shutdown()
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(settings.topology + "\n")
+    record_running_shape(settings)
 
 
 def up(settings: RuntimeSettings) -> None:
@@ -283,14 +296,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `up` starts what the settings say; every other command talks to the stack that is running.
         settings = load_settings(follow_running=args.command != "up")
     except ConfigError as error:
-        exit_on_config_error("stack", error)
+        if args.command != "down":
+            exit_on_config_error("stack", error)
+        # Stopping needs no valid configuration: only where supervisord runs.
+        print(f"stack: invalid configuration: {error}; stopping what runs anyway", file=sys.stderr)
+        down(Path(os.environ.get("VAR_DIR") or layout.DEFAULT_VAR_DIR))
+        return 0
     try:
         if args.command == "up":
             up(settings)
         elif args.command == "down":
-            _supervisor(settings).shutdown()
-            running_topology_file(settings.var_dir).unlink(missing_ok=True)
-            _say("stopped every service")
+            down(settings.var_dir)
         elif args.command == "status":
             return 0 if status(settings) else 1
         elif args.command == "wait":

@@ -8,6 +8,7 @@ The local runtime's topology, ports, heaps and paths; the Kafka and Cassandra co
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic_settings import SettingsConfigDict
 from finnhub_pipeline import variables
 from services import contracts, layout
 from services.cassandra_session import CassandraConnection
+from services.configuration import ConfigError
 from services.kafka_options import KafkaConnection
 
 from . import credentials, pki, security
@@ -416,22 +418,45 @@ def _is_web_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
+RUNNING_SHAPE = ("topology", *TOPOLOGY_DEFAULTS, "kafka_replication_factor", "cassandra_replication_factor")
+"""The settings that say which nodes run: `stack up` records them, so tools talk to what is running."""
+
+
 def running_topology_file(var_dir: Path) -> Path:
-    """Written by `stack up`, removed by `stack down`: the topology the running stack was started with."""
+    """Written by `stack up`, removed by `stack down`: the shape of the running stack (`RUNNING_SHAPE`)."""
     return var_dir / "run" / "topology"
+
+
+def record_running_shape(settings: RuntimeSettings) -> None:
+    marker = running_topology_file(settings.var_dir)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({name: getattr(settings, name) for name in RUNNING_SHAPE}) + "\n")
+
+
+def running_shape(var_dir: Path) -> dict[str, object]:
+    """The running stack's shape as `record_running_shape` wrote it; {} when none runs."""
+    marker = running_topology_file(var_dir)
+    text = marker.read_text().strip() if marker.exists() else ""
+    if text in ("single", "cluster"):  # written by an older `stack up`: the topology alone
+        return {"topology": text}
+    try:
+        shape = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+    return {name: value for name, value in shape.items() if name in RUNNING_SHAPE}
 
 
 def load_settings(follow_running: bool = True) -> RuntimeSettings:
     """The runtime's settings from the environment and `.env`; raises `ConfigError` with one line.
 
-    With `follow_running`, a tool asking about the stack (status, nodetool, lag, the tests) talks to the
-    topology that is running, unless TOPOLOGY is set in the environment: after `make up TOPOLOGY=cluster`,
-    `make status` lists the cluster's nodes. `stack up` itself starts what the settings say."""
-    settings = RuntimeSettings.load()
+    With `follow_running`, a tool asking about the stack (status, down, nodetool, lag, the tests) talks to
+    the stack that is running, unless TOPOLOGY is set in the environment: after `make up TOPOLOGY=cluster
+    KAFKA_REPLICATION_FACTOR=3 ...`, `make status` lists the cluster's nodes and `make down` stops them,
+    though `.env` says single. `stack up` itself starts what the settings say."""
     if not follow_running or os.environ.get("TOPOLOGY"):
-        return settings
-    marker = running_topology_file(settings.var_dir)
-    running = marker.read_text().strip() if marker.exists() else ""
-    if running in ("single", "cluster") and running != settings.topology:
-        return RuntimeSettings.load(topology=running)
-    return settings
+        return RuntimeSettings.load()
+    try:
+        var_dir = RuntimeSettings.load().var_dir
+    except ConfigError:  # `.env` alone may not describe the running stack (a cluster started with RF 3)
+        var_dir = Path(os.environ.get("VAR_DIR") or layout.DEFAULT_VAR_DIR)
+    return RuntimeSettings.load(**running_shape(var_dir))

@@ -17,7 +17,7 @@ from dotenv import dotenv_values
 from services.configuration import ConfigError
 from services.layout import ROOT
 from stack import control_plane, engines, pipeline, render, tools, topology
-from stack.settings import RuntimeSettings, load_settings, running_topology_file
+from stack.settings import RuntimeSettings, load_settings, record_running_shape, running_topology_file
 
 
 def cluster(**values: object) -> RuntimeSettings:
@@ -368,12 +368,50 @@ def test_tools_follow_the_running_topology_unless_told(
     monkeypatch.delenv("TOPOLOGY", raising=False)
     marker = running_topology_file(tmp_path)
     marker.parent.mkdir(parents=True)
-    marker.write_text("cluster\n")
+    marker.write_text("cluster\n")  # an older `stack up`'s marker: the topology alone
 
     assert load_settings().topology == "cluster"
     assert load_settings(follow_running=False).topology == "single"
     monkeypatch.setenv("TOPOLOGY", "single")
     assert load_settings().topology == "single"
+
+
+def test_tools_reach_a_cluster_started_with_settings_dot_env_does_not_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make up TOPOLOGY=cluster KAFKA_REPLICATION_FACTOR=3 ...` on a `.env` written for one node (RF 1):
+    `make status` and `make down`, run without those variables, still find the cluster's nodes."""
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    for name in ("TOPOLOGY", "KAFKA_REPLICATION_FACTOR", "CASSANDRA_REPLICATION_FACTOR"):
+        monkeypatch.setenv(name, {"TOPOLOGY": "cluster"}.get(name, "3"))
+    record_running_shape(RuntimeSettings.load())
+    for name, value in (("TOPOLOGY", "single"), ("KAFKA_REPLICATION_FACTOR", "1")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CASSANDRA_REPLICATION_FACTOR", "1")
+    with pytest.raises(ConfigError, match="KAFKA_REPLICATION_FACTOR=1"):
+        RuntimeSettings.load(topology="cluster")  # what the topology alone gave: a refusal
+    monkeypatch.delenv("TOPOLOGY")
+
+    running = load_settings()
+
+    assert running.topology == "cluster"
+    assert (running.kafka_replication_factor, running.cassandra_replication_factor) == (3, 3)
+    assert [e.name for e in engines.in_group(engines.CORE, running)][:3] == ["kafka-1", "kafka-2", "kafka-3"]
+    assert load_settings(follow_running=False).topology == "single"
+
+
+def test_down_needs_no_valid_configuration(tmp_path: Path) -> None:
+    """A `.env` that no longer validates must not keep `make down` from stopping what runs."""
+    env = {**os.environ, "VAR_DIR": str(tmp_path), "KAFKA_PORT": "not-a-port"}
+    env.pop("TOPOLOGY", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "stack", "down"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "invalid configuration: KAFKA_PORT" in result.stderr
+    assert "stopped every service" in result.stdout
 
 
 def test_the_brokers_share_one_cluster_id(tmp_path: Path) -> None:
