@@ -46,6 +46,16 @@ class MissingArtifactError(Exception):
     """A jar or binary the runtime needs is not installed; the message says which and how to get it."""
 
 
+def producer_static_configs(settings: RuntimeSettings) -> list[dict[str, object]]:
+    """Prometheus' producer job: one target per expected replica, labelled with its program (`replica`,
+    also its log's name), so ProducerDown says which replica is down."""
+    replicas = topology.producer_replicas(settings)
+    return [
+        {"targets": [target], "labels": {"replica": node.program}}
+        for node, target in zip(replicas, settings.producer_metrics_targets, strict=True)
+    ]
+
+
 def _one(pattern: str, folder: Path, how: str) -> str:
     matches = sorted(folder.glob(pattern))
     if not matches:
@@ -83,7 +93,7 @@ def template_values(settings: RuntimeSettings) -> dict[str, str]:
         # The alert rules' runbook links (Prometheus' external label runbook_base_url).
         RUNBOOK_BASE=alerting.runbook_base(settings),
         # YAML flow lists: one scrape target per expected producer replica, broker and Cassandra node.
-        PRODUCER_METRICS_TARGETS=json.dumps(list(settings.producer_metrics_targets)),
+        PRODUCER_STATIC_CONFIGS=json.dumps(producer_static_configs(settings)),
         KAFKA_JMX_TARGETS=json.dumps(list(settings.kafka_jmx_targets)),
         CASSANDRA_JMX_TARGETS=json.dumps(list(settings.cassandra_jmx_targets)),
         KAFKA_QUORUM_VOTERS=topology.kafka_quorum_voters(settings),

@@ -130,7 +130,8 @@ def test_a_stopped_producer_pages_slack_with_its_replica_and_resolves_after_the_
 
     assert "critical, producer" in firing.slack_titles[0]
     assert "/troubleshooting.md#producerdown" in firing.body["attachments"][0]["title_link"]
-    assert f"Producer replica {replica} has failed its scrapes" in firing.text
+    # Named by its program (make status, var/log/producer.log) and its address.
+    assert f"Producer replica producer ({replica}) has failed its scrapes" in firing.text
     (logged,) = {a["labels"]["instance"] for a in webhook_alerts(alerting_pair, stopped, "ProducerDown")}
     assert logged == replica  # the alert log webhook of the same receiver got it too
     # The stack's own Alertmanager delivered it to the stack's alert log as well.

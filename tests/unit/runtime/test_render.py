@@ -69,8 +69,18 @@ def test_prometheus_scrapes_one_producer_target_per_expected_replica(rendered: P
     (producer,) = [job for job in config["scrape_configs"] if job["job_name"] == "producer"]
     settings = RuntimeSettings(var_dir=rendered.parent, kafka_port=19092)
 
-    assert producer["static_configs"] == [{"targets": list(settings.producer_metrics_targets)}]
+    assert producer["static_configs"] == [{"targets": ["127.0.0.1:8000"], "labels": {"replica": "producer"}}]
     assert settings.producer_metrics_targets == ("127.0.0.1:8000",)
+
+
+def test_each_producer_replica_is_scraped_under_its_program_name() -> None:
+    """ProducerDown's `replica` label is the program `make status` lists and the log var/log/<it>.log."""
+    settings = RuntimeSettings(topology="cluster", producer_replicas=3)  # type: ignore[arg-type]
+
+    assert render.producer_static_configs(settings) == [
+        {"targets": [f"127.0.0.1:{port}"], "labels": {"replica": f"producer-{i}"}}
+        for i, port in enumerate((8000, 8100, 8200))
+    ]
 
 
 def test_prometheus_gets_the_runbook_base_as_an_external_label(installed: Path) -> None:
