@@ -45,7 +45,7 @@ def producer_environment(settings: RuntimeSettings, replica: int = 0) -> dict[st
         env["FINNHUB_WS_URL"] = f"ws://127.0.0.1:{settings.simulator_port}"
     else:
         env["FINNHUB_WS_URL"] = settings.finnhub_ws_url
-        env["FINNHUB_API_KEY"] = settings.finnhub_api_key.get_secret_value()
+        env["FINNHUB_API_KEY"] = settings.replica_api_key(replica)
     return env
 
 

@@ -73,6 +73,10 @@ class RuntimeSettings(SecuritySettings):
     )
 
     finnhub_api_key: SecretStr = SecretStr("")
+    finnhub_api_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="comma-separated, one per producer replica in index order (PRODUCER_REPLICAS > 1)",
+    )
     finnhub_ws_url: str = Field(default="wss://ws.finnhub.io", description="used only with an API key")
     symbols: str = "AAPL,GOOGL,MSFT,AMZN,TSLA,BINANCE:BTCUSDT,BINANCE:ETHUSDT"
 
@@ -215,6 +219,21 @@ class RuntimeSettings(SecuritySettings):
         return self
 
     @model_validator(mode="after")
+    def _one_key_per_replica(self) -> Self:
+        """Finnhub keeps one WebSocket per key: replicas sharing a key would disconnect each other."""
+        replicas, keys = int(self.producer_replicas or 1), _keys(self.finnhub_api_keys)
+        if keys and len(keys) != replicas:
+            raise ValueError(
+                f"FINNHUB_API_KEYS holds {len(keys)} keys for PRODUCER_REPLICAS={replicas}: one per replica"
+            )
+        if not keys and replicas > 1 and self.finnhub_api_key.get_secret_value():
+            raise ValueError(
+                f"FINNHUB_API_KEY is one key for PRODUCER_REPLICAS={replicas}: Finnhub keeps one connection "
+                "per key; give one key per replica in FINNHUB_API_KEYS, or set PRODUCER_REPLICAS=1"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _one_service_per_port(self) -> Self:
         seen: dict[tuple[str, int], str] = {}
         for owner, (host, port) in self.endpoints.items():
@@ -234,7 +253,13 @@ class RuntimeSettings(SecuritySettings):
     @property
     def uses_simulator(self) -> bool:
         """Without an API key the pipeline runs on the built-in Finnhub simulator."""
-        return not self.finnhub_api_key.get_secret_value()
+        return not (self.finnhub_api_key.get_secret_value() or self.finnhub_api_keys.get_secret_value())
+
+    def replica_api_key(self, replica: int) -> str:
+        """Producer replica `replica`'s (0-based) Finnhub key: its own from FINNHUB_API_KEYS, or the one
+        FINNHUB_API_KEY when it is the only replica (`_one_key_per_replica` refuses anything else)."""
+        keys = _keys(self.finnhub_api_keys)
+        return keys[replica] if keys else self.finnhub_api_key.get_secret_value()
 
     @property
     def cluster(self) -> bool:
@@ -409,6 +434,10 @@ def _check_nodes(topology: str, engine: str, what: str, nodes: int, replication_
         )
 
 
+def _keys(value: SecretStr) -> list[str]:
+    return [key.strip() for key in value.get_secret_value().split(",") if key.strip()]
+
+
 def _is_web_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -418,7 +447,15 @@ def _is_web_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
-RUNNING_SHAPE = ("topology", *TOPOLOGY_DEFAULTS, "kafka_replication_factor", "cassandra_replication_factor")
+RUNNING_SHAPE = (
+    "topology",
+    "kafka_nodes",
+    "kafka_replication_factor",
+    "cassandra_nodes",
+    "cassandra_replication_factor",
+    "spark_workers",
+    "producer_replicas",
+)
 """The settings that say which nodes run: `stack up` records them, so tools talk to what is running."""
 
 

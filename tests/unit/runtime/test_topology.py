@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dotenv import dotenv_values
+from pydantic import SecretStr
 
 from services.configuration import ConfigError
 from services.layout import ROOT
@@ -128,6 +129,11 @@ def test_status_lists_every_node_with_its_role_address_and_port() -> None:
             {"TOPOLOGY": "cluster", "ALERTMANAGER_PORT": "8100"},
             ["8100", "alertmanager", "replica 1 (PRODUCER_METRICS_PORT + 100)"],
         ),
+        (
+            {"TOPOLOGY": "cluster", "FINNHUB_API_KEY": "k-shared"},
+            ["FINNHUB_API_KEY is one key for PRODUCER_REPLICAS=2", "FINNHUB_API_KEYS"],
+        ),
+        ({"TOPOLOGY": "cluster", "FINNHUB_API_KEYS": "k-a,k-b,k-c"}, ["3 keys for PRODUCER_REPLICAS=2"]),
     ],
 )
 def test_disagreeing_topology_settings_are_refused_naming_them(
@@ -280,9 +286,23 @@ def test_each_producer_replica_gets_its_index_count_and_metrics_port(cluster_run
     assert not (cluster_run / "producer" / "producer.env").exists()
 
 
+def test_each_producer_replica_gets_its_own_finnhub_key(installed: Path) -> None:
+    settings = cluster(var_dir=installed, finnhub_api_keys=SecretStr("key-zero, key-one"))
+    pipeline.write_environment(settings)
+
+    assert not settings.uses_simulator
+    for replica, key in enumerate(("key-zero", "key-one")):
+        env = dotenv_values(installed / "run" / "producer" / f"producer-{replica}.env")
+        assert env["FINNHUB_API_KEY"] == key
+        assert env["FINNHUB_WS_URL"] == settings.finnhub_ws_url
+
+
 def test_prometheus_scrapes_every_broker_node_and_replica(cluster_run: Path) -> None:
     config = yaml.safe_load((cluster_run / "prometheus" / "prometheus.yml").read_text())
-    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    targets = {
+        job["job_name"]: [target for config in job["static_configs"] for target in config["targets"]]
+        for job in config["scrape_configs"]
+    }
 
     assert targets["kafka"] == [f"127.0.0.{i}:7071" for i in (1, 2, 3)]
     assert targets["cassandra"] == [f"127.0.0.{i}:7072" for i in (1, 2, 3)]
