@@ -32,6 +32,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -170,13 +171,16 @@ def per_row_write(session: Session, rows: Rows) -> float:
 class Keyspaces:
     """Fresh keyspaces with the pipeline's schema, a session on each, all dropped at the end."""
 
-    def __init__(self, admin: Session, connection: CassandraConnection, prefix: str) -> None:
+    def __init__(
+        self, admin: Session, connection: CassandraConnection, prefix: str, replication_factor: int = 1
+    ) -> None:
         self.admin, self.connection, self.prefix = admin, connection, prefix
+        self.replication_factor = replication_factor
         self.created: list[tuple[str, Session]] = []
 
     def new(self, suffix: str) -> Session:
         keyspace = f"{self.prefix}_{suffix}"
-        create_keyspace(self.admin, keyspace)
+        create_keyspace(self.admin, keyspace, self.replication_factor)
         session = cassandra_session(self.connection, keyspace)
         self.created.append((keyspace, session))
         return session
@@ -216,6 +220,61 @@ def tune(keyspaces: Keyspaces, rows: Rows) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a job run's executors go: Spark's local mode in the driver, or `workers` of the standalone
+    cluster's workers (spark.cores.max caps the application at their cores)."""
+
+    name: str
+    master: str = "local[*]"
+    options: tuple[str, ...] = ()
+    replication_factor: int = 1
+
+
+def placements(settings: RuntimeSettings) -> list[Placement]:
+    """TOPOLOGY=single: the job in local mode. TOPOLOGY=cluster: on one worker, then on all of them, into
+    keyspaces replicated like `trading` and at the deployed consistency level."""
+    if not settings.cluster:
+        return [Placement("job")]
+    workers = int(settings.spark_workers or 1)
+    return [
+        Placement(
+            f"job on {n} worker{'s' if n > 1 else ''}",
+            settings.spark_master_url,
+            (
+                "--conf",
+                f"spark.cores.max={n * settings.spark_worker_cores}",
+                "--executor-cores",
+                str(settings.spark_executor_cores),
+                "--executor-memory",
+                settings.spark_executor_memory,
+            ),
+            int(settings.cassandra_replication_factor or 1),
+        )
+        for n in sorted({1, workers})
+    ]
+
+
+def launch(
+    connection: KafkaConnection,
+    cassandra: CassandraConnection,
+    name: str,
+    workdir: Path,
+    placement: Placement,
+    overrides: dict[str, str] | None = None,
+) -> SparkJob:
+    """The job started on topic and keyspace `name` with its deployed defaults (trigger, records per batch,
+    and on a replicated keyspace the connection's consistency level), unless `overrides` says otherwise."""
+    env = job_env(connection, name, name, workdir / f"checkpoint-{name}", free_port(), cassandra)
+    env.pop("SPARK_STREAM_TRIGGER_SECONDS")
+    env.pop("SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER")
+    if placement.replication_factor > 1:
+        env.pop("CASSANDRA_CONSISTENCY")  # a quorum of the replicas, as deployed
+    env.update(overrides or {})
+    job = SparkJob(env, workdir / f"spark-{name}.log", master=placement.master, options=placement.options)
+    return job.start()
+
+
 def job_round(
     connection: KafkaConnection,
     cassandra: CassandraConnection,
@@ -223,16 +282,14 @@ def job_round(
     name: str,
     workdir: Path,
     values: Sequence[dict[str, Any]],
+    placement: Placement,
 ) -> float:
     """One job run over `values` waiting in a fresh topic: trades/s from its first rows written to its last
     (each batch counts its trades once its bars are written too)."""
     create_topics(connection, name)
-    create_keyspace(admin, name)
+    create_keyspace(admin, name, placement.replication_factor)
     produce(connection, name, list(values))
-    env = job_env(connection, name, name, workdir / f"checkpoint-{name}", free_port(), cassandra)
-    env.pop("SPARK_STREAM_TRIGGER_SECONDS")  # the deployed defaults: trigger and records per batch
-    env.pop("SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER")
-    job = SparkJob(env, workdir / f"spark-{name}.log").start()
+    job = launch(connection, cassandra, name, workdir, placement)
     try:
 
         def written() -> float:
@@ -259,44 +316,63 @@ def throughput(
 ) -> dict[str, Any]:
     values = bench_values(args.trades)
     rows = Rows(values)
-    keyspaces = Keyspaces(admin, settings.cassandra_connection(), f"{name}_raw")
+    where = placements(settings)
+    keyspaces = Keyspaces(admin, settings.cassandra_connection(), f"{name}_raw", where[0].replication_factor)
     try:
         tuning = tune(keyspaces, Rows(values[: args.tune_trades]))
         keyspaces.drop_all()
-        job_rates: list[float] = []
+        job_rates: dict[str, list[float]] = {placement.name: [] for placement in where}
         fast_rates: list[float] = []
         loads: list[str] = []
         for attempt in range(args.rounds):
-            job_rates.append(
-                job_round(
-                    settings.kafka_connection(),
-                    settings.cassandra_connection(),
-                    admin,
-                    f"{name}_job{attempt}",
-                    workdir,
-                    values,
+            for number, placement in enumerate(where):
+                job_rates[placement.name].append(
+                    job_round(
+                        settings.kafka_connection(),
+                        settings.cassandra_connection(),
+                        admin,
+                        f"{name}_job{attempt}_{number}",
+                        workdir,
+                        values,
+                        placement,
+                    )
                 )
-            )
             session = keyspaces.new(f"fast{attempt}")
             fast_rates.append(
                 len(rows.trades) / fast_write(session, rows, tuning["batch_rows"], tuning["concurrency"])
             )
             keyspaces.drop_all()
             loads.append(load_average())
+            jobs = ", ".join(f"{job} {rates[-1]:,.0f} trades/s" for job, rates in job_rates.items())
             print(
-                f"round {attempt + 1}: job {job_rates[-1]:,.0f} trades/s, fast writer {fast_rates[-1]:,.0f} "
-                f"rows/s (load average {loads[-1]})",
+                f"round {attempt + 1}: {jobs}, fast writer {fast_rates[-1]:,.0f} rows/s "
+                f"(load average {loads[-1]})",
                 flush=True,
             )
         per_row = len(rows.trades) / per_row_write(keyspaces.new("per_row"), rows)
     finally:
         keyspaces.drop_all()
-    job_rate, fast_rate = statistics.median(job_rates), statistics.median(fast_rates)
-    return {
-        "trades": args.trades,
-        "bars": len(rows.bars),
+    return throughput_result(args.trades, len(rows.bars), tuning, job_rates, fast_rates, loads, per_row)
+
+
+def throughput_result(
+    trades: int,
+    bars: int,
+    tuning: dict[str, Any],
+    job_rates: dict[str, list[float]],
+    fast_rates: list[float],
+    loads: list[str],
+    per_row: float,
+) -> dict[str, Any]:
+    """The figures of a throughput run: medians, the ratio against the fast writer (of the job on every
+    worker, the last placement), and on a cluster each placement's median and the last over the first."""
+    medians = {job: statistics.median(rates) for job, rates in job_rates.items()}
+    job_rate, fast_rate = list(medians.values())[-1], statistics.median(fast_rates)
+    result: dict[str, Any] = {
+        "trades": trades,
+        "bars": bars,
         "fast_writer_tuning": tuning,
-        "job_trades_per_s_by_round": [round(rate) for rate in job_rates],
+        "job_trades_per_s_by_round": [round(rate) for rate in list(job_rates.values())[-1]],
         "fast_writer_rows_per_s_by_round": [round(rate) for rate in fast_rates],
         "load_average_by_round": loads,
         "job_trades_per_s": round(job_rate),
@@ -306,6 +382,14 @@ def throughput(
         "per_row_loop_rows_per_s": round(per_row),
         "ratio_to_per_row_loop": round(job_rate / per_row, 3),
     }
+    if len(medians) > 1:
+        result["placements"] = {
+            job: {"trades_per_s_by_round": [round(rate) for rate in job_rates[job]], "trades_per_s": round(m)}
+            for job, m in medians.items()
+        }
+        first = next(iter(medians.values()))
+        result["scaling"] = round(job_rate / first, 3)
+    return result
 
 
 # --- latency ------------------------------------------------------------------------------------------------
@@ -335,17 +419,11 @@ def latency_run(
     env_overrides: dict[str, str],
 ) -> dict[str, Any]:
     connection = settings.kafka_connection()
+    placement = placements(settings)[-1]  # on a cluster: every worker
     create_topics(connection, name)
-    create_keyspace(admin, name)
-    env = job_env(
-        connection, name, name, workdir / f"checkpoint-{name}", free_port(), settings.cassandra_connection()
-    )
-    # The job's defaults, as deployed: trigger interval and records per batch (unless overridden).
-    env.pop("SPARK_STREAM_TRIGGER_SECONDS")
-    env.pop("SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER")
-    env.update(env_overrides)
+    create_keyspace(admin, name, placement.replication_factor)
     launched = time.time()
-    job = SparkJob(env, workdir / f"spark-{name}.log").start()
+    job = launch(connection, settings.cassandra_connection(), name, workdir, placement, env_overrides)
     try:
         while not job_metric(job, contracts.SPARK_QUERY_ACTIVE).get("", 0.0):
             if not job.alive():
@@ -476,6 +554,10 @@ def main() -> None:
             f"{tuning['concurrency']} in flight)"
         )
         print(f"ratio                                       : {t['ratio']:.3f} (goal ≥ 0.5)")
+        for job, figures in t.get("placements", {}).items():
+            print(f"{job:<44}: {figures['trades_per_s']:>9,} trades/s ({rounds})")
+        if "scaling" in t:
+            print(f"all workers ÷ one worker                    : {t['scaling']:.3f}")
         print(
             f"per-row insert loop (64 in flight)          : {t['per_row_loop_rows_per_s']:>9,} rows/s "
             f"(job ÷ it: {t['ratio_to_per_row_loop']:.2f})"

@@ -12,7 +12,7 @@ from services.layout import ROOT
 MIGRATIONS = ROOT / "sql" / "cql"
 
 
-def create_keyspace(session: Any, keyspace: str) -> None:
-    """The pipeline's schema (sql/cql, in order) in `keyspace`, replication factor 1."""
+def create_keyspace(session: Any, keyspace: str, replication_factor: int = 1) -> None:
+    """The pipeline's schema (sql/cql, in order) in `keyspace`."""
     for migration in migration_plan.discover(MIGRATIONS):
-        session.execute(migration_plan.render(migration, 1, keyspace), timeout=60)
+        session.execute(migration_plan.render(migration, replication_factor, keyspace), timeout=60)

@@ -41,11 +41,14 @@ class SparkJob:
     env: dict[str, str]
     log: Path
     popen: subprocess.Popen[bytes] | None = None
+    master: str = "local[*]"
+    options: Sequence[str] = ()
+    """spark-submit options before the job's file (e.g. a standalone cluster's cores and executor memory)."""
 
     def start(self) -> SparkJob:
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
-                submit.command(["--conf", "spark.ui.enabled=false"]),
+                submit.command(["--conf", "spark.ui.enabled=false", *self.options], master=self.master),
                 cwd=ROOT,
                 env=submit.environment({**os.environ, **self.env}),
                 stdout=out,
