@@ -56,6 +56,8 @@ from testkit.stream import LOAD_SYMBOLS, Probes, SparkJob, SteadyLoad, job_env, 
 
 BATCH_SIZES = (25, 50, 100, 200, 400)
 CONCURRENCIES = (8, 16, 32, 64, 128, 256)
+WRITE_ATTEMPTS = 5
+"""The fast writer's tries per batch: a cluster on 2 cores times out some writes at high concurrency."""
 TUNING_CONCURRENCY = 64
 """The concurrency the batch-size sweep runs at (the job's default); the concurrency sweep then runs at the
 best batch size."""
@@ -152,10 +154,15 @@ def fast_write(session: Session, rows: Rows, batch_rows: int, concurrency: int) 
         yield from partition_batches(bar_upsert, rows.bars, cql.BARS_PARTITION_KEY_COLUMNS, batch_rows)
 
     started = time.perf_counter()
-    results = execute_concurrent(session, statements(), concurrency=concurrency, raise_on_first_error=True)
-    seconds = time.perf_counter() - started
-    assert all(ok for ok, _ in results)
-    return seconds
+    pending, errors = list(statements()), []
+    for _ in range(WRITE_ATTEMPTS):
+        results = execute_concurrent(session, pending, concurrency=concurrency, raise_on_first_error=False)
+        # A timed-out batch is sent again, as any writer of idempotent upserts would; the clock runs on.
+        errors = [error for ok, error in results if not ok]
+        pending = [item for item, (ok, _) in zip(pending, results, strict=True) if not ok]
+        if not pending:
+            return time.perf_counter() - started
+    raise SystemExit(f"the fast writer failed {len(pending)} batches {WRITE_ATTEMPTS} times: {errors[0]}")
 
 
 def per_row_write(session: Session, rows: Rows) -> float:
