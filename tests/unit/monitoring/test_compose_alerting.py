@@ -20,10 +20,14 @@ LOCAL_PROMETHEUS = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometh
 
 
 def _targets(config: dict[str, Any]) -> dict[str, list[str]]:
-    """job -> its host:port targets (DNS service discovery as name:port)."""
+    """job -> its host:port targets (DNS service discovery as name:port; a `${...}` placeholder that the
+    local runtime fills with the whole list, as itself)."""
     found: dict[str, list[str]] = {}
     for job in config["scrape_configs"]:
-        targets = [t for static in job.get("static_configs", []) for t in static["targets"]]
+        statics = job.get("static_configs", [])
+        if isinstance(statics, str):
+            statics = [{"targets": [statics]}]
+        targets = [t for static in statics for t in static["targets"]]
         targets += [f"{n}:{dns['port']}" for dns in job.get("dns_sd_configs", []) for n in dns["names"]]
         found[job["job_name"]] = targets
     return found
