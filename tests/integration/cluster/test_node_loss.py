@@ -1,7 +1,7 @@
 """The cluster survives the loss of any one node (issue 12): a Kafka broker killed, a Cassandra node stopped,
 a Spark worker killed, each mid-stream and brought back later. After each, over the window of the stream
 around the fault, per symbol: trades the simulator sent = records in Kafka = rows of trades_v2, and every
-bar equals `compute_bar` of its minute's stored trades (`streaming.compare_window`)."""
+bar equals `compute_bar` of its minute's stored trades (`testkit.window.compare_window`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import time
 from cassandra import ConsistencyLevel  # type: ignore[attr-defined]
 
 from stack import tools
+from testkit.window import compare_window, quiesce, resume, wait_until_committed
 
 from .conftest import ClusterRuntime, kill9_and_hold
-from .streaming import compare_window, quiesce, resume, wait_until_committed
 
 STREAM_S = 20
 """Seconds of stream before and after each fault."""

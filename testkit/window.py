@@ -1,6 +1,7 @@
-"""The cluster's live pipeline checked end to end over a window of its stream: per symbol, the trades the
-simulator sent = the records in Kafka = the rows of trades_v2 (nothing lost, nothing duplicated), and every
-bar of trade_aggregates = `compute_bar` of that minute's stored trades.
+"""The stack's live pipeline checked end to end over a window of its stream: per symbol, the trades sent (by
+the simulator, and by a benchmark's own load when it adds one) = the records in Kafka = the rows of trades_v2
+(nothing lost, nothing duplicated), and every bar of trade_aggregates = `compute_bar` of that minute's stored
+trades. Used by the cluster suite (tests/integration/cluster) and `make soak`.
 
 A window is the stream between two quiet moments. `quiesce` silences the simulator (every client, through its
 control endpoint), waits until Kafka's end offsets stop moving, and snapshots what the simulator says it sent
@@ -98,7 +99,7 @@ def kafka_trades(settings: RuntimeSettings, before: Snapshot, after: Snapshot) -
     consumer = Consumer(
         settings.kafka_connection().client_options(
             {
-                "group.id": f"cluster-check-{time.monotonic_ns()}",
+                "group.id": f"window-check-{time.monotonic_ns()}",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
             }
@@ -228,11 +229,14 @@ def compare_window(
     after: Snapshot,
     lost_allowed: Mapping[str, int] | None = None,
     consistency: int | None = None,
+    also_sent: Mapping[str, int] | None = None,
 ) -> WindowReport:
     """Every difference between the simulator, Kafka and Cassandra over the window (see the module doc).
     `lost_allowed`: symbols whose producer was killed mid-stream may miss up to that many sent trades in
-    Kafka (frames it received but had not produced); Kafka and Cassandra must still agree exactly."""
-    report = WindowReport(sent=sent_between(before, after))
+    Kafka (frames it received but had not produced); Kafka and Cassandra must still agree exactly.
+    `also_sent`: trades per symbol produced straight into the topic during the window besides the
+    simulator's (a benchmark's load), expected in Kafka and Cassandra like the simulator's."""
+    report = WindowReport(sent=sent_between(before, after) + Counter(also_sent or {}))
     by_symbol: dict[str, list[KafkaTrade]] = defaultdict(list)
     for trade in kafka_trades(settings, before, after):
         by_symbol[trade.symbol].append(trade)
@@ -246,9 +250,7 @@ def compare_window(
         missing = report.sent[symbol] - len(trades)
         allowed = (lost_allowed or {}).get(symbol, 0)
         if missing < 0 or missing > allowed:
-            report.differences.append(
-                f"{symbol}: simulator sent {report.sent[symbol]}, Kafka holds {len(trades)}"
-            )
+            report.differences.append(f"{symbol}: sent {report.sent[symbol]}, Kafka holds {len(trades)}")
         if not trades:
             continue
         first, last = (
