@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.figures import load_average
 from stack.settings import RuntimeSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +52,6 @@ FIGURES = (
     ("end-to-end row p99 s", "stream", ("latency", 0, "row", "p99_s"), False),
     ("end-to-end bar p99 s", "stream", ("latency", 0, "bar", "p99_s"), False),
 )
-
-
-def load_average() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def mode_name(enable_ssl: bool) -> str:

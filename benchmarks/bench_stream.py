@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import time
@@ -40,6 +39,7 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
+from benchmarks.figures import load_average, probe_latency
 from finnhub_pipeline.stream_process import stop_job
 from jobs.spark_stream import cql
 from jobs.spark_stream.bars import BarTrade, compute_bar, window_start_ms
@@ -61,10 +61,6 @@ WRITE_ATTEMPTS = 5
 TUNING_CONCURRENCY = 64
 """The concurrency the batch-size sweep runs at (the job's default); the concurrency sweep then runs at the
 best batch size."""
-
-
-def load_average() -> str:
-    return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def job_metric(job: SparkJob, name: str, **labels: str) -> dict[str, float]:
@@ -400,23 +396,6 @@ def throughput_result(
 
 
 # --- latency ------------------------------------------------------------------------------------------------
-def percentile(sorted_values: list[float], total: int, fraction: float) -> float | None:
-    """The `fraction` percentile over `total` samples of which `sorted_values` arrived; a missing sample
-    counts as slower than all (then the percentile may be None)."""
-    index = int(total * fraction)
-    return round(sorted_values[index], 3) if index < len(sorted_values) else None
-
-
-def summary(latencies: list[float], total: int) -> dict[str, Any]:
-    ordered = sorted(latencies)
-    return {
-        "p50_s": percentile(ordered, total, 0.5),
-        "p99_s": percentile(ordered, total, 0.99),
-        "max_s": round(ordered[-1], 3) if ordered else None,
-        "missing": total - len(ordered),
-    }
-
-
 def latency_run(
     settings: RuntimeSettings,
     admin: Session,
@@ -449,15 +428,12 @@ def latency_run(
     finally:
         job.stop()
         admin.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
-    rows = summary([t.row - t.sent for t in steady if t.row is not None], len(steady))
-    bars = summary([t.bar - t.sent for t in steady if t.bar is not None], len(steady))
     first = warmup[0] if warmup else None
     return {
         "rate_trades_per_s": args.rate,
         "seconds": args.seconds,
         "probes": len(steady),
-        "row": rows,
-        "bar": bars,
+        **probe_latency(steady),
         "warmup_seconds": args.warmup_seconds,
         "query_up_after_launch_s": round(query_up_s, 3),
         # From a cold start: the first probe waits for Python workers, Cassandra sessions, code generation.
