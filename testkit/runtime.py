@@ -1,5 +1,5 @@
-"""The local runtime as the tests and benchmarks drive it: `python -m stack ...` in a child process, and free
-ports for the processes they start beside it.
+"""The local runtime as the tests and benchmarks drive it: `python -m stack ...` in a child process, the
+running stack's settings and supervisord, and free ports for the processes they start beside it.
 """
 
 from __future__ import annotations
@@ -8,7 +8,10 @@ import socket
 import subprocess
 import sys
 
+from services.configuration import ConfigError, exit_on_config_error
 from services.layout import ROOT
+from stack.settings import RuntimeSettings, load_settings
+from stack.supervisor import Supervisor
 
 
 def run_stack(*args: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
@@ -28,3 +31,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def running_settings(program: str) -> RuntimeSettings:
+    """The settings of the stack as it runs (the running topology's, as `make status` sees it), or the one
+    line of a configuration error under `program`'s name and exit status 2."""
+    try:
+        return load_settings()
+    except ConfigError as error:
+        exit_on_config_error(program, error)
+
+
+def stack_supervisor(settings: RuntimeSettings) -> Supervisor:
+    """The supervisord that runs the stack's programs (the one `stack up` starts)."""
+    return Supervisor(settings.var_dir / "run" / "supervisord.conf")

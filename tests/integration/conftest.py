@@ -17,7 +17,7 @@ import pytest
 from services.cassandra_session import cassandra_session as connect
 from stack.settings import RuntimeSettings, load_settings
 from stack.supervisor import Supervisor
-from testkit.runtime import run_stack
+from testkit.runtime import run_stack, stack_supervisor
 
 CLUSTER_TESTS_VARIABLE = "CLUSTER_TESTS"
 # The cluster suite (tests/integration/cluster) switches the stack to TOPOLOGY=cluster and back (~8 min here).
@@ -46,7 +46,7 @@ def runtime() -> RuntimeSettings:
 
 @pytest.fixture(scope="session")
 def supervisor(runtime: RuntimeSettings) -> Supervisor:
-    return Supervisor(runtime.var_dir / "run" / "supervisord.conf")
+    return stack_supervisor(runtime)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from services.cassandra_session import cassandra_session
 from stack.settings import RuntimeSettings, load_settings
 from stack.supervisor import Supervisor
-from testkit.runtime import run_stack
+from testkit.runtime import run_stack, stack_supervisor
 
 CLUSTER_ENVIRONMENT = {
     "TOPOLOGY": "cluster",
@@ -83,7 +83,7 @@ def cluster() -> Iterator[ClusterRuntime]:
         assert settings.cluster
         yield ClusterRuntime(
             settings,
-            Supervisor(settings.var_dir / "run" / "supervisord.conf"),
+            stack_supervisor(settings),
             took,
             result.stdout,
         )
