@@ -224,10 +224,11 @@ class Probes:
                 if trade_id.startswith(prefix)
             ]
 
-    def wait(self, timeout_s: float) -> None:
-        """Until every probe sent so far has its row and its bar, or `timeout_s`."""
+    def wait(self, timeout_s: float, prefix: str = "") -> None:
+        """Until every probe sent so far (whose trade id starts with `prefix`) has its row and its bar, or
+        `timeout_s`."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and any(t.row is None or t.bar is None for t in self.times()):
+        while time.monotonic() < deadline and any(t.row is None or t.bar is None for t in self.times(prefix)):
             time.sleep(0.2)
 
     def _poll(self) -> None:

@@ -1,0 +1,430 @@
+"""`make soak MINUTES=30`: the running stack under a steady 1,000 trades/s for MINUTES, its memory sampled
+throughout, then checked for exactness; a verdict.
+
+Load: trades produced straight into the stack's `trades` topic as the producer writes them
+(`testkit.stream.SteadyLoad`, `--rate`), beside the stack's own simulator → producer stream, through the
+stack's own Spark job (the one Airflow runs) into trading.trades_v2 and trade_aggregates.
+
+Memory: every `--sample-seconds` (10), the RSS of each supervisord program's process and all its descendants,
+summed and named by program: `airflow-scheduler` holds the Spark job its task started (spark-submit's JVM,
+the whole job in local mode, and its Python workers; in cluster mode the executors are `spark-worker`'s). The
+job's own tree is shown beside it as `spark-job` and counted once in the stack's total. A page a forked child
+shares with its parent counts in both (RSS overstates a tree a little; never understates it).
+
+Verdict, PASS when all hold:
+- exact: over the window from a quiet moment before the load to one after it (`testkit.window`), per symbol,
+  the trades sent (the simulator's and the load's) = the records in Kafka = the rows of trades_v2 (none lost,
+  none twice), and every touched minute's bar = `compute_bar` of its stored trades;
+- no program (nor the Spark job) restarted;
+- each one's RSS grew at most 10 % from the sample at minute 5 to the last (with MINUTES < 6: not applicable);
+- the whole stack's RSS stayed at or under 6 GiB at every sample.
+Results: printed, var/bench/soak.json and var/bench/soak-rss.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from benchmarks.figures import load_average
+from benchmarks.plots import GIB, MIB, rss_plot
+from finnhub_pipeline.stream_process import job_processes
+from services import contracts
+from services.cassandra_session import cassandra_session
+from stack.settings import RuntimeSettings
+from stack.supervisor import Supervisor
+from testkit.runtime import running_settings, stack_supervisor
+from testkit.stream import LoadRun, SteadyLoad
+from testkit.window import WindowReport, compare_window, quiesce, resume, wait_until_committed
+
+PROGRAM = "soak"
+SPARK_JOB = "spark-job"
+"""The Spark job's own process tree (spark-submit's JVM and its children), shown beside the program that
+started it; the stack's total counts it once."""
+COMMIT_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class Limits:
+    growth_from_s: float = 300
+    """The growth is measured from the first sample at or after this many seconds of load."""
+    growth: float = 0.10
+    stack_bytes: int = 6 * GIB
+    growth_min_minutes: float = 6
+    """Shorter runs leave under a minute after the growth's starting sample: the check does not apply."""
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One process and its descendants: the root's pid, the sum of their RSS, and all their pids."""
+
+    pid: int
+    rss: int
+    members: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class RssSample:
+    at_s: float
+    """seconds since the load started"""
+    programs: dict[str, Tree]
+    """every running supervisord program's process tree"""
+    spark_job: Tree | None = None
+
+    @property
+    def stack(self) -> int:
+        """The programs' trees, and the Spark job's when it is in none of them (its Airflow task outlived a
+        scheduler that restarted)."""
+        total = sum(tree.rss for tree in self.programs.values())
+        if self.spark_job and not any(self.spark_job.pid in tree.members for tree in self.programs.values()):
+            total += self.spark_job.rss
+        return total
+
+    def trees(self) -> dict[str, Tree]:
+        """The programs' trees and, when it runs, the Spark job's (within one of them)."""
+        return self.programs | ({SPARK_JOB: self.spark_job} if self.spark_job else {})
+
+    def as_json(self) -> dict[str, Any]:
+        trees = self.trees()
+        return {
+            "at_s": round(self.at_s, 1),
+            "rss_bytes": {name: tree.rss for name, tree in sorted(trees.items())},
+            "pids": {name: tree.pid for name, tree in sorted(trees.items())},
+            "stack_bytes": self.stack,
+        }
+
+
+@dataclass(frozen=True)
+class Growth:
+    name: str
+    from_bytes: int | None
+    end_bytes: int | None
+
+    @property
+    def ratio(self) -> float | None:
+        """(end - start) / start; None when the tree is missing from either sample."""
+        if not self.from_bytes or self.end_bytes is None:
+            return None
+        return (self.end_bytes - self.from_bytes) / self.from_bytes
+
+    def within(self, limit: float) -> bool:
+        return self.ratio is not None and self.ratio <= limit
+
+
+def growth_not_applicable(minutes: float, samples: Sequence[RssSample], limits: Limits) -> str | None:
+    """Why the growth check does not apply to this run; None when it does."""
+    if minutes < limits.growth_min_minutes:
+        return (
+            f"not applicable: {minutes:g} min < {limits.growth_min_minutes:g} (growth is measured from the "
+            f"sample at minute {limits.growth_from_s / 60:g} to the end)"
+        )
+    if not any(s.at_s >= limits.growth_from_s for s in samples[:-1]):
+        return f"not applicable: no sample after minute {limits.growth_from_s / 60:g} but the last"
+    return None
+
+
+def growth(samples: Sequence[RssSample], limits: Limits) -> list[Growth]:
+    """Each tree's growth from the first sample at or after `limits.growth_from_s` to the last sample."""
+    start = next(s for s in samples if s.at_s >= limits.growth_from_s)
+    first, end = start.trees(), samples[-1].trees()
+    return [
+        Growth(name, first[name].rss if name in first else None, end[name].rss if name in end else None)
+        for name in sorted(first.keys() | end.keys())
+    ]
+
+
+def restarts(samples: Sequence[RssSample]) -> list[str]:
+    """Every tree whose root pid changed, appeared or vanished between consecutive samples."""
+    found = []
+    for before, after in itertools.pairwise(samples):
+        old, new = before.trees(), after.trees()
+        for name in sorted(old.keys() | new.keys()):
+            old_pid = old[name].pid if name in old else None
+            new_pid = new[name].pid if name in new else None
+            if old_pid != new_pid:
+                found.append(f"{name}: pid {old_pid or 'none'} → {new_pid or 'none'} at {after.at_s:.0f} s")
+    return found
+
+
+def peak(samples: Sequence[RssSample]) -> RssSample:
+    return max(samples, key=lambda sample: sample.stack)
+
+
+def verdict(
+    exactness: list[str],
+    growths: list[Growth] | None,
+    restarted: list[str],
+    samples: Sequence[RssSample],
+    limits: Limits,
+) -> list[str]:
+    """Every reason the soak fails (empty: it passes). `exactness`: the window's differences; `growths`:
+    None when the growth check does not apply."""
+    failures = [f"not exact: {difference}" for difference in exactness]
+    failures += [f"restarted: {restart}" for restart in restarted]
+    for item in growths or []:
+        if not item.within(limits.growth):
+            shown = "missing at either end" if item.ratio is None else f"grew {item.ratio:+.1%}"
+            failures.append(f"{item.name}: {shown} (limit {limits.growth:+.0%})")
+    if not samples:
+        failures.append("no memory sample taken")
+    elif (top := peak(samples)).stack > limits.stack_bytes:
+        failures.append(
+            f"the stack's RSS reached {top.stack / GIB:.2f} GiB at {top.at_s:.0f} s "
+            f"(limit {limits.stack_bytes / GIB:g} GiB)"
+        )
+    return failures
+
+
+def sent_per_symbol(runs: Iterable[LoadRun]) -> Counter[str]:
+    return Counter(symbol for run in runs for symbol, _ in run.trade_keys())
+
+
+def result_json(
+    args: argparse.Namespace,
+    sent: int,
+    report: WindowReport,
+    committed_after_s: float,
+    samples: Sequence[RssSample],
+    limits: Limits,
+    sampling_errors: list[str],
+) -> dict[str, Any]:
+    """The soak's figures and verdict, as var/bench/soak.json holds them."""
+    not_applicable = growth_not_applicable(args.minutes, samples, limits)
+    growths = None if not_applicable else growth(samples, limits)
+    restarted = restarts(samples)
+    differences = list(report.differences)
+    if sum(report.sent.values()) == 0:
+        differences.append("nothing was sent in the window")
+    failures = verdict(differences, growths, restarted, samples, limits)
+    top = peak(samples) if samples else None
+    return {
+        "minutes": args.minutes,
+        "rate_trades_per_s": args.rate,
+        "load_trades_sent": sent,
+        "sample_seconds": args.sample_seconds,
+        "exactness": {
+            "exact": not differences,
+            "sent": sum(report.sent.values()),
+            "in_kafka": sum(report.in_kafka.values()),
+            "in_cassandra": sum(report.in_cassandra.values()),
+            "bars_checked": report.bars_checked,
+            "differences": differences,
+            "committed_after_s": round(committed_after_s, 1),
+        },
+        "growth": {
+            "applicable": growths is not None,
+            "not_applicable": not_applicable,
+            "from_s": limits.growth_from_s,
+            "limit": limits.growth,
+            "by_tree": {
+                item.name: {
+                    "from_bytes": item.from_bytes,
+                    "end_bytes": item.end_bytes,
+                    "growth": None if item.ratio is None else round(item.ratio, 4),
+                    "within_limit": item.within(limits.growth),
+                }
+                for item in growths or []
+            },
+        },
+        "restarts": restarted,
+        "stack": {
+            "limit_bytes": limits.stack_bytes,
+            "peak_bytes": top.stack if top else None,
+            "peak_at_s": round(top.at_s, 1) if top else None,
+            "end_bytes": samples[-1].stack if samples else None,
+        },
+        "verdict": {"passed": not failures, "failures": failures},
+        "spark_job_name": SPARK_JOB,
+        "sampling_errors": sampling_errors,
+        "samples": [sample.as_json() for sample in samples],
+    }
+
+
+# --- the live part ------------------------------------------------------------------------------------------
+def tree_rss(root: psutil.Process) -> Tree | None:
+    """The RSS of `root` and its descendants; None when `root` has exited. A descendant that exits while
+    being read is left out: it holds no memory any more."""
+    try:
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return None
+    total = 0
+    for process in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += process.memory_info().rss
+    return Tree(root.pid, total, frozenset(process.pid for process in family))
+
+
+def take_sample(supervisor: Supervisor, settings: RuntimeSettings, started: float) -> RssSample:
+    programs: dict[str, Tree] = {}
+    for name, state in supervisor.programs().items():
+        if state.state != "RUNNING" or not state.pid:
+            continue
+        try:
+            tree = tree_rss(psutil.Process(state.pid))
+        except psutil.NoSuchProcess:  # exited since supervisord answered: absent from this sample
+            tree = None
+        if tree is not None:
+            programs[name] = tree
+    jobs = [tree for jvm in job_processes(settings.checkpoint_dir) if (tree := tree_rss(jvm)) is not None]
+    job = None
+    if jobs:  # one spark-submit JVM, unless a restarted job overlaps the old one's exit
+        job = Tree(
+            min(t.pid for t in jobs), sum(t.rss for t in jobs), frozenset().union(*(t.members for t in jobs))
+        )
+    return RssSample(time.monotonic() - started, programs, job)
+
+
+class Sampler:
+    """Samples the stack's memory every `interval_s` on a thread of its own while the load runs; a failed
+    sample is printed once with its reason and kept in `errors`, and sampling goes on."""
+
+    def __init__(self, supervisor: Supervisor, settings: RuntimeSettings, interval_s: float) -> None:
+        self.supervisor, self.settings, self.interval_s = supervisor, settings, interval_s
+        self.samples: list[RssSample] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self.started = time.monotonic()
+
+    def __enter__(self) -> Sampler:
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+        self.sample()  # the end of the load: the growth check's last sample
+
+    def sample(self) -> None:
+        try:
+            self.samples.append(take_sample(self.supervisor, self.settings, self.started))
+        except Exception as error:  # one lost sample must not end the soak: kept and printed
+            message = f"sample at {time.monotonic() - self.started:.0f} s failed: {error!r}"
+            self.errors.append(message)
+            print(f"{PROGRAM}: {message}", flush=True)
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            if self.samples and len(self.samples) % 30 == 0:  # a line every 5 minutes at 10 s
+                latest = self.samples[-1]
+                print(
+                    f"  {latest.at_s / 60:5.1f} min: stack {latest.stack / GIB:.2f} GiB, load average "
+                    f"{load_average()}",
+                    flush=True,
+                )
+            if self._stop.wait(self.interval_s):
+                return
+
+
+def describe(result: dict[str, Any]) -> list[str]:
+    exactness, growth_check, stack = result["exactness"], result["growth"], result["stack"]
+    lines = [
+        f"exactness: {exactness['sent']:,} trades sent in the window ({result['load_trades_sent']:,} by the "
+        f"load), {exactness['in_kafka']:,} in Kafka, {exactness['in_cassandra']:,} rows in trades_v2, "
+        f"{exactness['bars_checked']:,} bars checked; {len(exactness['differences'])} differences "
+        f"(the job committed the window {exactness['committed_after_s']} s after it closed)",
+    ]
+    last = result["samples"][-1]["rss_bytes"] if result["samples"] else {}
+    if growth_check["applicable"]:
+        lines.append(
+            f"RSS growth from minute {growth_check['from_s'] / 60:g} to the end (limit "
+            f"{growth_check['limit']:+.0%}):"
+        )
+        for name, item in growth_check["by_tree"].items():
+            shown = "-" if item["growth"] is None else f"{item['growth']:+.1%}"
+            sizes = (
+                ""
+                if item["from_bytes"] is None or item["end_bytes"] is None
+                else (f"{item['from_bytes'] / MIB:,.0f} → {item['end_bytes'] / MIB:,.0f} MiB")
+            )
+            lines.append(f"  {name:<26} {sizes:>22} {shown:>8} {'ok' if item['within_limit'] else 'OVER'}")
+    else:
+        lines.append(f"RSS growth: {growth_check['not_applicable']}")
+        lines += [f"  {name:<26} {rss / MIB:>10,.0f} MiB at the end" for name, rss in last.items()]
+    if stack["peak_bytes"] is not None:
+        lines.append(
+            f"whole stack: peak {stack['peak_bytes'] / GIB:.2f} GiB at {stack['peak_at_s']:.0f} s, end "
+            f"{stack['end_bytes'] / GIB:.2f} GiB (limit {stack['limit_bytes'] / GIB:g} GiB; "
+            f"{SPARK_JOB} counted within its program)"
+        )
+    lines += [f"restart: {restart}" for restart in result["restarts"]]
+    verdict_ = result["verdict"]
+    lines.append("verdict: PASS" if verdict_["passed"] else "verdict: FAIL")
+    lines += [f"  {failure}" for failure in verdict_["failures"]]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--minutes", type=float, default=30, help="minutes of load (make soak MINUTES=...)")
+    parser.add_argument("--rate", type=int, default=1_000, help="trades/s of the load")
+    parser.add_argument("--sample-seconds", type=float, default=10, help="seconds between memory samples")
+    args = parser.parse_args()
+    limits = Limits()
+    settings = running_settings(PROGRAM)
+    if not settings.uses_simulator:
+        raise SystemExit(
+            f"{PROGRAM}: the exactness check needs the stack's simulator (FINNHUB_API_KEY is set: a live "
+            "feed cannot be silenced for a quiet moment)"
+        )
+    supervisor = stack_supervisor(settings)
+    if not supervisor.programs():
+        raise SystemExit(f"{PROGRAM}: supervisord is not running: start the stack (make up)")
+    if not job_processes(settings.checkpoint_dir):
+        raise SystemExit(
+            f"{PROGRAM}: the stack's Spark job is not running (no spark-submit writing "
+            f"{settings.checkpoint_dir}); is stream_supervisor unpaused? (make status, make logs-spark)"
+        )
+    name = f"soak{int(time.time())}"
+    print(
+        f"{PROGRAM}: {args.rate:,} trades/s for {args.minutes:g} min into the stack, memory every "
+        f"{args.sample_seconds:g} s (load average {load_average()})",
+        flush=True,
+    )
+    session = cassandra_session(settings.cassandra_connection())
+    try:
+        try:
+            before = quiesce(settings)  # silences the simulator: resumed below, whatever happens
+            resume(settings)
+            load = SteadyLoad(settings.kafka_connection(), contracts.TRADES_TOPIC, None)
+            with Sampler(supervisor, settings, args.sample_seconds) as sampler:
+                load.run(args.rate, args.minutes * 60, name)
+                load.flush()
+            print(
+                f"load done: {load.sent:,} trades; a quiet moment, then the exactness check ...", flush=True
+            )
+            after = quiesce(settings)
+            committed_after_s = wait_until_committed(settings, after, COMMIT_TIMEOUT_S)
+            report = compare_window(settings, session, before, after, also_sent=sent_per_symbol(load.runs))
+        finally:
+            resume(settings)
+    finally:
+        session.cluster.shutdown()
+    result = result_json(args, load.sent, report, committed_after_s, sampler.samples, limits, sampler.errors)
+    result["load_average_after"] = load_average()
+    out = settings.var_dir / "bench" / "soak.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    plot = out.with_name("soak-rss.png")
+    rss_plot(result, plot)
+    print("\n".join(describe(result)))
+    print(f"written to {out} and {plot}")
+
+
+if __name__ == "__main__":
+    main()
