@@ -182,9 +182,12 @@ test-faults: install test-packages .env ## the slow fault-injection tests only (
 test-cluster: install test-packages .env ## the cluster suite: the stack switched to TOPOLOGY=cluster, one node of each engine lost and back, then single again (~8 min)
 	@CLUSTER_TESTS=1 $(PYTEST) tests/integration/cluster $(ARGS)
 
-# --- benchmarks: ratios against a raw baseline measured in the same run (figures in var/bench/) ----------
+# --- benchmarks (figures in var/bench/) ---------------------------------------------------------------------
+# bench-producer and bench-stream: ratios against a raw baseline measured in the same run. bench-curve and soak:
+# the running stack's own job under a load of their own.
 BENCH := $(PY) -m
-.PHONY: bench bench-producer bench-stream bench-security
+.PHONY: bench bench-producer bench-stream bench-security bench-curve soak
+MINUTES ?= 30
 bench: bench-producer bench-stream ## every benchmark
 
 bench-producer: up ## trades/s simulator → producer → Kafka, next to a raw confluent-kafka loop (ARGS="--trades N")
@@ -195,6 +198,12 @@ bench-stream: up ## Spark job trades/s into Cassandra next to a raw cassandra-dr
 
 bench-security: up ## the cost of TLS and SASL: bench-producer and bench-stream plaintext, then secured (ENABLE_SSL), secured ÷ plaintext; switches the stack and back (~30 min)
 	@$(BENCH) benchmarks.bench_security $(ARGS)
+
+bench-curve: up ## the stack's own Spark job stepped through 100 ... 20,000 trades/s: row latency p50/p99/max, committed/s, lag per step, until it falls behind; capacity at p99 < 1 s (var/bench/curve.json, curve.png)
+	@$(BENCH) benchmarks.bench_curve $(ARGS)
+
+soak: up ## 1,000 trades/s for MINUTES (30): RSS of every program's processes each 10 s (growth <= 10 % from minute 5, stack <= 6 GiB), then every trade and bar exact; a verdict (var/bench/soak.json, soak-rss.png)
+	@$(BENCH) benchmarks.soak --minutes $(MINUTES) $(ARGS)
 
 # Every Python folder; mypy finds finnhub_pipeline and stack through mypy_path (pyproject.toml).
 PYTHON_DIRS := services jobs plugins/finnhub_pipeline dags deploy/local/stack testkit benchmarks tests
