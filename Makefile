@@ -183,7 +183,7 @@ test-cluster: install test-packages .env ## the cluster suite: the stack switche
 	@CLUSTER_TESTS=1 $(PYTEST) tests/integration/cluster $(ARGS)
 
 # --- benchmarks (figures in var/bench/) ---------------------------------------------------------------------
-# bench-producer and bench-stream: ratios against a raw baseline measured in the same run. bench-curve and soak:
+# bench-producer, bench-stream: ratios against a raw baseline measured in the same run. bench-curve, soak:
 # the running stack's own job under a load of their own.
 BENCH := $(PY) -m
 .PHONY: bench bench-producer bench-stream bench-security bench-curve soak
