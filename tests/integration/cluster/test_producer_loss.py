@@ -13,9 +13,9 @@ from collections import Counter
 from services.producer.symbols import symbol_shard
 from stack.settings import RuntimeSettings
 from testkit.waiting import eventually
+from testkit.window import compare_window, quiesce, resume, wait_until_committed
 
 from .conftest import ClusterRuntime, kill9_and_hold
-from .streaming import compare_window, quiesce, resume, wait_until_committed
 from .test_node_loss import COMMIT_TIMEOUT_S, STREAM_S, load
 
 KILLED = 1
