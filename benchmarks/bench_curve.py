@@ -87,7 +87,7 @@ class Step:
 
     @property
     def sent_per_s(self) -> float:
-        return self.sent / self.send_seconds
+        return self.sent / max(self.send_seconds, 1e-9)
 
     @property
     def arrived(self) -> int:
@@ -319,6 +319,9 @@ def main() -> None:
                     stopped = f"stopped after {rate:,} trades/s: " + "; ".join(steps[-1]["falls_behind"])
                     print(stopped, flush=True)
                     break
+    except KeyboardInterrupt:  # the steps measured so far are still written, plotted and summed up
+        stopped = f"interrupted (Ctrl-C) with {len(steps)} steps measured"
+        print(f"\n{stopped}", flush=True)
     finally:
         session.cluster.shutdown()
     lag_after = job_position(settings).lag
@@ -340,7 +343,7 @@ def main() -> None:
     plot = out.with_name("curve.png")
     curve_plot(result, plot)
     print(f"capacity (row p99 < {LATENCY_GOAL_S:g} s): {result['capacity']['statement']}")
-    if stopped is None:
+    if stopped is None and steps:
         print(f"the job kept up at every step, up to {steps[-1]['offered_trades_per_s']:,} trades/s")
     print(f"job lag now {lag_after:,} records (make kafka-lag); written to {out} and {plot}")
 

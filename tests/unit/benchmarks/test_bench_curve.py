@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks import bench_curve
 from benchmarks.bench_curve import (
     JobPosition,
     Step,
@@ -16,6 +17,7 @@ from benchmarks.bench_curve import (
     falls_behind,
     parse_rates,
 )
+from testkit.stream import LoadRun, ProbeTimes
 
 
 def step(
@@ -146,3 +148,63 @@ def test_rates_parse_ascending_and_positive() -> None:
     for bad in ("300,100", "0,100", "a,b", "", "100,100"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_rates(bad)
+
+
+class RecordedLoad:
+    """SteadyLoad's part measure_step uses: each run recorded, every trade produced at once."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[int, float, str]] = []
+
+    def run(self, rate: int, seconds: float, id_prefix: str) -> LoadRun:
+        self.runs.append((rate, seconds, id_prefix))
+        return LoadRun(id_prefix, round(rate * seconds), max(1, rate // 10))
+
+    def flush(self) -> None:
+        pass
+
+
+class RecordedProbes:
+    """Probes' part measure_step uses: a warm-up probe and two measured ones, by trade id."""
+
+    def __init__(self) -> None:
+        self.waited_for: list[str] = []
+        self.sent = {
+            "c-r100-w-0": ProbeTimes(0.0, 9.0, 9.0),
+            "c-r100-m-0": ProbeTimes(10.0, 10.5, 11.0),
+            "c-r100-m-10": ProbeTimes(11.0, 11.25, None),
+        }
+
+    def wait(self, timeout_s: float, prefix: str = "") -> None:
+        self.waited_for.append(prefix)
+
+    def times(self, prefix: str = "") -> list[ProbeTimes]:
+        return [times for trade_id, times in self.sent.items() if trade_id.startswith(prefix)]
+
+
+def test_a_step_warms_up_then_measures_its_own_probes_and_the_jobs_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    positions = iter([JobPosition(0.0, 1_000, 50), JobPosition(60.0, 7_300, 80)])
+    monkeypatch.setattr(bench_curve, "job_position", lambda settings: next(positions))
+    load, probes = RecordedLoad(), RecordedProbes()
+    args = argparse.Namespace(warmup_seconds=15.0, step_seconds=60.0, drain_seconds=120.0)
+
+    measured = bench_curve.measure_step(
+        None,  # type: ignore[arg-type]  # only job_position reads it, replaced here
+        load,  # type: ignore[arg-type]
+        probes,  # type: ignore[arg-type]
+        100,
+        "c-r100",
+        args,
+    ).as_json()
+
+    assert load.runs == [(100, 15.0, "c-r100-w"), (100, 60.0, "c-r100-m")]
+    assert probes.waited_for == ["c-r100-"]
+    assert measured["probes"] == 2  # the warm-up's probe is not measured
+    assert measured["row"] == {"p50_s": 0.5, "p99_s": 0.5, "max_s": 0.5, "missing": 0}
+    assert measured["bar"]["missing"] == 1
+    assert measured["sent_trades"] == 6_000
+    assert (measured["arrived_records"], measured["committed_records"]) == (6_300, 6_270)
+    assert measured["producer_records_per_s"] == 5
+    assert measured["falls_behind"] == []

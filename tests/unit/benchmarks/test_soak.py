@@ -4,7 +4,13 @@ the JSON it writes (pure; the soak itself runs live against the stack)."""
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
+
+import psutil
 
 from benchmarks.plots import GIB, MIB
 from benchmarks.soak import (
@@ -17,8 +23,10 @@ from benchmarks.soak import (
     restarts,
     result_json,
     sent_per_symbol,
+    take_sample,
     verdict,
 )
+from stack.supervisor import ProgramState
 from testkit.stream import LoadRun
 from testkit.window import WindowReport
 
@@ -172,3 +180,30 @@ def test_an_empty_window_is_not_exact() -> None:
 
     assert result["exactness"]["differences"] == ["nothing was sent in the window"]
     assert result["verdict"]["passed"] is False
+
+
+class OneProgram:
+    """A supervisord that runs one program: this test's process."""
+
+    def programs(self) -> dict[str, ProgramState]:
+        return {
+            "tests": ProgramState("tests", "RUNNING", os.getpid()),
+            "stopped": ProgramState("stopped", "STOPPED", 0),
+        }
+
+
+def test_a_sample_sums_a_programs_process_and_its_children(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        settings = argparse.Namespace(checkpoint_dir=tmp_path / "no-job-writes-here")
+
+        taken = take_sample(OneProgram(), settings, started=0.0)  # type: ignore[arg-type]
+    finally:
+        child.kill()
+        child.wait()
+
+    tree = taken.programs["tests"]
+    assert set(taken.programs) == {"tests"}  # a stopped program is not sampled
+    assert tree.pid == os.getpid() and child.pid in tree.members
+    assert tree.rss > psutil.Process().memory_info().rss  # this process and the child
+    assert taken.spark_job is None
