@@ -374,8 +374,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30, help="minutes of load (make soak MINUTES=...)")
     parser.add_argument("--rate", type=int, default=1_000, help="trades/s of the load")
     parser.add_argument("--sample-seconds", type=float, default=10, help="seconds between memory samples")
+    parser.add_argument(
+        "--stack-limit-gib",
+        type=float,
+        default=Limits.stack_bytes / GIB,
+        help="the whole stack's RSS limit (the default is meant for TOPOLOGY=single: a cluster's three "
+        "Kafka brokers and Cassandra nodes and Spark's daemons take more)",
+    )
     args = parser.parse_args()
-    limits = Limits()
+    limits = Limits(stack_bytes=round(args.stack_limit_gib * GIB))
     settings = running_settings(PROGRAM)
     if not settings.uses_simulator:
         raise SystemExit(
@@ -392,8 +399,8 @@ def main() -> None:
         )
     name = f"soak{int(time.time())}"
     print(
-        f"{PROGRAM}: {args.rate:,} trades/s for {args.minutes:g} min into the stack, memory every "
-        f"{args.sample_seconds:g} s (load average {load_average()})",
+        f"{PROGRAM}: {args.rate:,} trades/s for {args.minutes:g} min into the stack (TOPOLOGY="
+        f"{settings.topology}), memory every {args.sample_seconds:g} s (load average {load_average()})",
         flush=True,
     )
     session = cassandra_session(settings.cassandra_connection())
@@ -416,7 +423,7 @@ def main() -> None:
     finally:
         session.cluster.shutdown()
     result = result_json(args, load.sent, report, committed_after_s, sampler.samples, limits, sampler.errors)
-    result["load_average_after"] = load_average()
+    result |= {"topology": settings.topology, "load_average_after": load_average()}
     out = settings.var_dir / "bench" / "soak.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
