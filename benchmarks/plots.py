@@ -12,8 +12,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-MIB = 2**20
-GIB = 2**30
+from benchmarks.stack_memory import GIB, MIB
 
 
 def _save(figure: Figure, path: Path) -> None:

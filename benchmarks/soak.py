@@ -24,33 +24,24 @@ Results: printed, var/bench/soak.json and var/bench/soak-rss.png.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import itertools
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
-
 from benchmarks.figures import load_average
-from benchmarks.plots import GIB, MIB, rss_plot
+from benchmarks.plots import rss_plot
+from benchmarks.stack_memory import GIB, MIB, SPARK_JOB, Growth, RssSample, Sampler, growth, peak, restarts
 from finnhub_pipeline.stream_process import job_processes
 from services import contracts
 from services.cassandra_session import cassandra_session
-from stack.settings import RuntimeSettings
-from stack.supervisor import Supervisor
 from testkit.runtime import running_settings, stack_supervisor
 from testkit.stream import LoadRun, SteadyLoad
 from testkit.window import WindowReport, compare_window, quiesce, resume, wait_until_committed
 
 PROGRAM = "soak"
-SPARK_JOB = "spark-job"
-"""The Spark job's own process tree (spark-submit's JVM and its children), shown beside the program that
-started it; the stack's total counts it once."""
 COMMIT_TIMEOUT_S = 900
 
 
@@ -64,63 +55,6 @@ class Limits:
     """Shorter runs leave under a minute after the growth's starting sample: the check does not apply."""
 
 
-@dataclass(frozen=True)
-class Tree:
-    """One process and its descendants: the root's pid, the sum of their RSS, and all their pids."""
-
-    pid: int
-    rss: int
-    members: frozenset[int] = frozenset()
-
-
-@dataclass(frozen=True)
-class RssSample:
-    at_s: float
-    """seconds since the load started"""
-    programs: dict[str, Tree]
-    """every running supervisord program's process tree"""
-    spark_job: Tree | None = None
-
-    @property
-    def stack(self) -> int:
-        """The programs' trees, and the Spark job's when it is in none of them (its Airflow task outlived a
-        scheduler that restarted)."""
-        total = sum(tree.rss for tree in self.programs.values())
-        if self.spark_job and not any(self.spark_job.pid in tree.members for tree in self.programs.values()):
-            total += self.spark_job.rss
-        return total
-
-    def trees(self) -> dict[str, Tree]:
-        """The programs' trees and, when it runs, the Spark job's (within one of them)."""
-        return self.programs | ({SPARK_JOB: self.spark_job} if self.spark_job else {})
-
-    def as_json(self) -> dict[str, Any]:
-        trees = self.trees()
-        return {
-            "at_s": round(self.at_s, 1),
-            "rss_bytes": {name: tree.rss for name, tree in sorted(trees.items())},
-            "pids": {name: tree.pid for name, tree in sorted(trees.items())},
-            "stack_bytes": self.stack,
-        }
-
-
-@dataclass(frozen=True)
-class Growth:
-    name: str
-    from_bytes: int | None
-    end_bytes: int | None
-
-    @property
-    def ratio(self) -> float | None:
-        """(end - start) / start; None when the tree is missing from either sample."""
-        if not self.from_bytes or self.end_bytes is None:
-            return None
-        return (self.end_bytes - self.from_bytes) / self.from_bytes
-
-    def within(self, limit: float) -> bool:
-        return self.ratio is not None and self.ratio <= limit
-
-
 def growth_not_applicable(minutes: float, samples: Sequence[RssSample], limits: Limits) -> str | None:
     """Why the growth check does not apply to this run; None when it does."""
     if minutes < limits.growth_min_minutes:
@@ -131,33 +65,6 @@ def growth_not_applicable(minutes: float, samples: Sequence[RssSample], limits: 
     if not any(s.at_s >= limits.growth_from_s for s in samples[:-1]):
         return f"not applicable: no sample after minute {limits.growth_from_s / 60:g} but the last"
     return None
-
-
-def growth(samples: Sequence[RssSample], limits: Limits) -> list[Growth]:
-    """Each tree's growth from the first sample at or after `limits.growth_from_s` to the last sample."""
-    start = next(s for s in samples if s.at_s >= limits.growth_from_s)
-    first, end = start.trees(), samples[-1].trees()
-    return [
-        Growth(name, first[name].rss if name in first else None, end[name].rss if name in end else None)
-        for name in sorted(first.keys() | end.keys())
-    ]
-
-
-def restarts(samples: Sequence[RssSample]) -> list[str]:
-    """Every tree whose root pid changed, appeared or vanished between consecutive samples."""
-    found = []
-    for before, after in itertools.pairwise(samples):
-        old, new = before.trees(), after.trees()
-        for name in sorted(old.keys() | new.keys()):
-            old_pid = old[name].pid if name in old else None
-            new_pid = new[name].pid if name in new else None
-            if old_pid != new_pid:
-                found.append(f"{name}: pid {old_pid or 'none'} → {new_pid or 'none'} at {after.at_s:.0f} s")
-    return found
-
-
-def peak(samples: Sequence[RssSample]) -> RssSample:
-    return max(samples, key=lambda sample: sample.stack)
 
 
 def verdict(
@@ -200,7 +107,7 @@ def result_json(
 ) -> dict[str, Any]:
     """The soak's figures and verdict, as var/bench/soak.json holds them."""
     not_applicable = growth_not_applicable(args.minutes, samples, limits)
-    growths = None if not_applicable else growth(samples, limits)
+    growths = None if not_applicable else growth(samples, limits.growth_from_s)
     restarted = restarts(samples)
     differences = list(report.differences)
     if sum(report.sent.values()) == 0:
@@ -248,85 +155,6 @@ def result_json(
         "sampling_errors": sampling_errors,
         "samples": [sample.as_json() for sample in samples],
     }
-
-
-# --- the live part ------------------------------------------------------------------------------------------
-def tree_rss(root: psutil.Process) -> Tree | None:
-    """The RSS of `root` and its descendants; None when `root` has exited. A descendant that exits while
-    being read is left out: it holds no memory any more."""
-    try:
-        family = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return None
-    total = 0
-    for process in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += process.memory_info().rss
-    return Tree(root.pid, total, frozenset(process.pid for process in family))
-
-
-def take_sample(supervisor: Supervisor, settings: RuntimeSettings, started: float) -> RssSample:
-    programs: dict[str, Tree] = {}
-    for name, state in supervisor.programs().items():
-        if state.state != "RUNNING" or not state.pid:
-            continue
-        try:
-            tree = tree_rss(psutil.Process(state.pid))
-        except psutil.NoSuchProcess:  # exited since supervisord answered: absent from this sample
-            tree = None
-        if tree is not None:
-            programs[name] = tree
-    jobs = [tree for jvm in job_processes(settings.checkpoint_dir) if (tree := tree_rss(jvm)) is not None]
-    job = None
-    if jobs:  # one spark-submit JVM, unless a restarted job overlaps the old one's exit
-        job = Tree(
-            min(t.pid for t in jobs), sum(t.rss for t in jobs), frozenset().union(*(t.members for t in jobs))
-        )
-    return RssSample(time.monotonic() - started, programs, job)
-
-
-class Sampler:
-    """Samples the stack's memory every `interval_s` on a thread of its own while the load runs; a failed
-    sample is printed once with its reason and kept in `errors`, and sampling goes on."""
-
-    def __init__(self, supervisor: Supervisor, settings: RuntimeSettings, interval_s: float) -> None:
-        self.supervisor, self.settings, self.interval_s = supervisor, settings, interval_s
-        self.samples: list[RssSample] = []
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-        self.started = time.monotonic()
-
-    def __enter__(self) -> Sampler:
-        self.started = time.monotonic()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(60)
-        self.sample()  # the end of the load: the growth check's last sample
-
-    def sample(self) -> None:
-        try:
-            self.samples.append(take_sample(self.supervisor, self.settings, self.started))
-        except Exception as error:  # one lost sample must not end the soak: kept and printed
-            message = f"sample at {time.monotonic() - self.started:.0f} s failed: {error!r}"
-            self.errors.append(message)
-            print(f"{PROGRAM}: {message}", flush=True)
-
-    def _run(self) -> None:
-        while True:
-            self.sample()
-            if self.samples and len(self.samples) % 30 == 0:  # a line every 5 minutes at 10 s
-                latest = self.samples[-1]
-                print(
-                    f"  {latest.at_s / 60:5.1f} min: stack {latest.stack / GIB:.2f} GiB, load average "
-                    f"{load_average()}",
-                    flush=True,
-                )
-            if self._stop.wait(self.interval_s):
-                return
 
 
 def describe(result: dict[str, Any]) -> list[str]:

@@ -9,7 +9,8 @@ from typing import Any
 
 from benchmarks.bench_curve import capacity
 from benchmarks.plots import curve_plot, rss_plot
-from benchmarks.soak import Limits, RssSample, Tree, result_json
+from benchmarks.soak import Limits, result_json
+from benchmarks.stack_memory import RssSample, Tree
 from testkit.window import WindowReport
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

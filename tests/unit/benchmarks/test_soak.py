@@ -1,87 +1,25 @@
-"""The soak's memory figures and verdict: sums per program, growth from minute 5, restarts, the stack's limit,
-the JSON it writes (pure; the soak itself runs live against the stack)."""
+"""The soak's verdict and the JSON it writes: growth from minute 5 within 10 %, no restart, the stack under
+its limit, the window exact (pure; the soak itself runs live against the stack)."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
-import psutil
-
-from benchmarks.plots import GIB, MIB
-from benchmarks.soak import (
-    SPARK_JOB,
-    Limits,
-    RssSample,
-    Tree,
-    growth,
-    growth_not_applicable,
-    restarts,
-    result_json,
-    sent_per_symbol,
-    take_sample,
-    verdict,
-)
-from stack.supervisor import ProgramState
+from benchmarks.soak import Limits, growth_not_applicable, result_json, sent_per_symbol, verdict
+from benchmarks.stack_memory import GIB, MIB, SPARK_JOB, growth, restarts
 from testkit.stream import LoadRun
 from testkit.window import WindowReport
 
+from .memory_samples import sample, soak_samples
+
 LIMITS = Limits()
-
-
-def sample(at_s: float, kafka_mib: int = 1_000, scheduler_mib: int = 1_500, kafka_pid: int = 10) -> RssSample:
-    """Kafka, and Airflow's scheduler holding the Spark job's tree (pid 21 of its family)."""
-    return RssSample(
-        at_s,
-        {
-            "kafka": Tree(kafka_pid, kafka_mib * MIB, frozenset({kafka_pid})),
-            "airflow-scheduler": Tree(20, scheduler_mib * MIB, frozenset({20, 21, 22})),
-        },
-        Tree(21, 1_200 * MIB, frozenset({21, 22})),
-    )
-
-
-def soak_samples(end_kafka_mib: int = 1_050, minutes: int = 30) -> list[RssSample]:
-    samples = [sample(at) for at in range(0, minutes * 60, 10)]
-    return [*samples, sample(minutes * 60, kafka_mib=end_kafka_mib)]
-
-
-def test_the_stack_total_counts_the_spark_job_once_within_its_program() -> None:
-    assert sample(0).stack == 2_500 * MIB
-
-
-def test_a_spark_job_outside_every_program_is_added_to_the_stack() -> None:
-    orphan = RssSample(
-        0, {"kafka": Tree(10, 1_000 * MIB, frozenset({10}))}, Tree(99, 500 * MIB, frozenset({99}))
-    )
-
-    assert orphan.stack == 1_500 * MIB
-
-
-def test_growth_runs_from_the_five_minute_sample_to_the_last() -> None:
-    samples = [
-        sample(0, kafka_mib=500),
-        sample(290, kafka_mib=800),
-        sample(300),
-        sample(600, kafka_mib=1_100),
-    ]
-
-    by_name = {item.name: item for item in growth(samples, LIMITS)}
-
-    assert by_name["kafka"].from_bytes == 1_000 * MIB  # the 300 s sample, not the warming-up ones before
-    assert by_name["kafka"].ratio == 0.1
-    assert by_name["kafka"].within(LIMITS.growth)
-    assert set(by_name) == {"kafka", "airflow-scheduler", SPARK_JOB}
 
 
 def test_growth_over_10_percent_fails_the_verdict() -> None:
     samples = soak_samples(end_kafka_mib=1_101)
 
-    failures = verdict([], growth(samples, LIMITS), restarts(samples), samples, LIMITS)
+    failures = verdict([], growth(samples, LIMITS.growth_from_s), restarts(samples), samples, LIMITS)
 
     assert failures == ["kafka: grew +10.1% (limit +10%)"]
 
@@ -89,16 +27,13 @@ def test_growth_over_10_percent_fails_the_verdict() -> None:
 def test_a_clean_soak_passes() -> None:
     samples = soak_samples(end_kafka_mib=1_050)
 
-    assert verdict([], growth(samples, LIMITS), restarts(samples), samples, LIMITS) == []
+    assert verdict([], growth(samples, LIMITS.growth_from_s), restarts(samples), samples, LIMITS) == []
 
 
 def test_a_restarted_program_fails_the_verdict() -> None:
     samples = [sample(0), sample(10, kafka_pid=11), sample(20, kafka_pid=11)]
 
-    found = restarts(samples)
-
-    assert found == ["kafka: pid 10 → 11 at 10 s"]
-    assert verdict([], None, found, samples, LIMITS) == ["restarted: kafka: pid 10 → 11 at 10 s"]
+    assert verdict([], None, restarts(samples), samples, LIMITS) == ["restarted: kafka: pid 10 → 11 at 10 s"]
 
 
 def test_a_stack_over_6_gib_at_any_sample_fails_the_verdict() -> None:
@@ -180,30 +115,3 @@ def test_an_empty_window_is_not_exact() -> None:
 
     assert result["exactness"]["differences"] == ["nothing was sent in the window"]
     assert result["verdict"]["passed"] is False
-
-
-class OneProgram:
-    """A supervisord that runs one program: this test's process."""
-
-    def programs(self) -> dict[str, ProgramState]:
-        return {
-            "tests": ProgramState("tests", "RUNNING", os.getpid()),
-            "stopped": ProgramState("stopped", "STOPPED", 0),
-        }
-
-
-def test_a_sample_sums_a_programs_process_and_its_children(tmp_path: Path) -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        settings = argparse.Namespace(checkpoint_dir=tmp_path / "no-job-writes-here")
-
-        taken = take_sample(OneProgram(), settings, started=0.0)  # type: ignore[arg-type]
-    finally:
-        child.kill()
-        child.wait()
-
-    tree = taken.programs["tests"]
-    assert set(taken.programs) == {"tests"}  # a stopped program is not sampled
-    assert tree.pid == os.getpid() and child.pid in tree.members
-    assert tree.rss > psutil.Process().memory_info().rss  # this process and the child
-    assert taken.spark_job is None
