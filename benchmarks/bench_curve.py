@@ -12,8 +12,9 @@ what reached the topic (its lag grew by more than 10 % of it), or over 1 % of th
 `--drain-seconds`; or when this machine could not produce the rate at all.
 
 The load's trades are rows of the stack's keyspace like any other (symbol PROBE and ten ordinary symbols,
-trade ids `curve<Unix time>-r<rate>-...`), kept for the tables' TTL. Results: printed, var/bench/curve.json
-and var/bench/curve.png (latency against offered rate, throughput on a second axis).
+trade ids `curve<Unix time>-r<rate>-...`), kept for the tables' TTL: it runs only on a stack fed by the
+simulator, never beside a live Finnhub feed, whose real symbols' bars they would enter. Results: printed,
+var/bench/curve.json and var/bench/curve.png (latency against offered rate, throughput on a second axis).
 """
 
 from __future__ import annotations
@@ -294,6 +295,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings = running_settings(PROGRAM)
+    if not settings.uses_simulator:
+        raise SystemExit(
+            f"{PROGRAM}: the stack streams live Finnhub trades (FINNHUB_API_KEY is set): the curve's "
+            "synthetic trades of real symbols would land in their real bars; run it on the simulator"
+        )
     if not job_processes(settings.checkpoint_dir):
         raise SystemExit(
             f"{PROGRAM}: the stack's Spark job is not running (no spark-submit writing "
