@@ -167,7 +167,7 @@ logs-airflow: ## follow the scheduler, api-server, dag-processor and triggerer l
 # --- testing --------------------------------------------------------------------------------------------
 PYTEST := $(PY) -m pytest
 .PHONY: test test-unit test-integration test-faults test-cluster lint
-test: install test-packages .env ## unit and integration tests against real services (starts them if needed)
+test: install test-packages .env ## unit and integration tests against real services (starts them if needed; the cluster suite too, CLUSTER_TESTS=0 leaves it out)
 	@$(PYTEST) tests $(ARGS)
 
 test-unit: venv ## unit tests only: no services, seconds
@@ -179,8 +179,8 @@ test-integration: install test-packages .env ## integration tests only (real ser
 test-faults: install test-packages .env ## the slow fault-injection tests only (kill -9, broker restarts)
 	@$(PYTEST) tests -m faults $(ARGS)
 
-test-cluster: install test-packages .env ## the cluster suite: the stack switched to TOPOLOGY=cluster, one node of each engine lost and back, then single again (~8 min)
-	@CLUSTER_TESTS=1 $(PYTEST) tests/integration/cluster $(ARGS)
+test-cluster: install test-packages .env ## the cluster suite: the stack switched to TOPOLOGY=cluster, one node of each engine lost and back, then single again (~10 min; also part of make test)
+	@$(PYTEST) tests/integration/cluster $(ARGS)
 
 # --- benchmarks (figures in var/bench/) ---------------------------------------------------------------------
 # bench-producer, bench-stream: ratios against a raw baseline measured in the same run. bench-curve, soak:
