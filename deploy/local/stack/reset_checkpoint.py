@@ -133,7 +133,14 @@ def resume(api: AirflowApi) -> str:
             f"unpaused {STREAM_DAG}, but {STREAM_TASK} of run {run_id} is still {state} after 120 s; "
             f"it restarts after its retry delay, or clear it in the UI"
         )
-    cleared = api.clear_task(STREAM_DAG, run_id, STREAM_TASK)
+    try:
+        cleared = api.clear_task(STREAM_DAG, run_id, STREAM_TASK)
+    except AirflowError:
+        # Between the look and the clear, the scheduler may have retried the task itself: then it runs.
+        now = api.task_state(STREAM_DAG, run_id, STREAM_TASK)
+        if now not in NOT_YET_ENDED:
+            raise
+        return f"unpaused {STREAM_DAG}; {STREAM_TASK} of run {run_id} started again by itself ({now})"
     return (
         f"unpaused {STREAM_DAG} and cleared {STREAM_TASK} of run {run_id} (was {state}, {cleared} cleared): "
         "the job starts within a minute (make logs-spark, make kafka-lag)"

@@ -14,7 +14,8 @@ import pytest
 
 from finnhub_pipeline.stream_process import SPARK_SUBMIT_CLASS, job_processes, stop_job
 from jobs.spark_stream.settings import CHECKPOINT_VARIABLE
-from stack.reset_checkpoint import EXIT_USAGE, main, starting_offsets_for
+from stack.airflow_api import AirflowError
+from stack.reset_checkpoint import EXIT_USAGE, main, resume, starting_offsets_for
 
 
 @pytest.mark.parametrize(
@@ -98,3 +99,37 @@ def test_stop_ends_the_job_writing_the_checkpoint_and_its_children_and_spares_ot
     assert result.killed == (child.pid,)
     assert not psutil.pid_exists(child.pid) or psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE
     assert other.poll() is None
+
+
+class RacingAirflow:
+    """The stream task waits for a retry when looked at, and the scheduler retries it before the clear."""
+
+    def __init__(self, after_clear_refused: str) -> None:
+        self.states = iter(["up_for_retry", after_clear_refused])
+        self.paused: bool | None = None
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.paused = paused
+
+    def running_run_id(self, dag_id: str) -> str:
+        return "scheduled__1"
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str) -> str:
+        return next(self.states)
+
+    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> int:
+        raise AirflowError("POST .../clearTaskInstances: HTTP 409 b'AirflowClearRunningTaskException'")
+
+
+def test_resume_accepts_a_task_the_scheduler_restarted_before_the_clear() -> None:
+    api = RacingAirflow(after_clear_refused="running")
+
+    said = resume(api)  # type: ignore[arg-type]
+
+    assert api.paused is False
+    assert "started again by itself (running)" in said
+
+
+def test_resume_still_fails_when_the_clear_is_refused_and_the_task_is_not_running() -> None:
+    with pytest.raises(AirflowError, match="HTTP 409"):
+        resume(RacingAirflow(after_clear_refused="failed"))  # type: ignore[arg-type]
