@@ -278,6 +278,11 @@ def launch(
     return job.start()
 
 
+def job_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """`--job-env NAME=VALUE` settings of every job run (throughput and latency)."""
+    return dict(pair.split("=", 1) for pair in args.job_env)
+
+
 def job_round(
     connection: KafkaConnection,
     cassandra: CassandraConnection,
@@ -286,13 +291,14 @@ def job_round(
     workdir: Path,
     values: Sequence[dict[str, Any]],
     placement: Placement,
+    overrides: dict[str, str] | None = None,
 ) -> float:
     """One job run over `values` waiting in a fresh topic: trades/s from its first rows written to its last
     (each batch counts its trades once its bars are written too)."""
     create_topics(connection, name)
     create_keyspace(admin, name, placement.replication_factor)
     produce(connection, name, list(values))
-    job = launch(connection, cassandra, name, workdir, placement)
+    job = launch(connection, cassandra, name, workdir, placement, overrides)
     try:
 
         def written() -> float:
@@ -338,6 +344,7 @@ def throughput(
                         workdir,
                         values,
                         placement,
+                        job_overrides(args),
                     )
                 )
             session = keyspaces.new(f"fast{attempt}")
@@ -452,7 +459,7 @@ def latency_bucket_name() -> str:
 def latency(
     settings: RuntimeSettings, admin: Session, name: str, workdir: Path, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    overrides = dict(pair.split("=", 1) for pair in args.job_env)
+    overrides = job_overrides(args)
     runs = []
     for run in range(args.latency_runs):
         runs.append(latency_run(settings, admin, f"{name}_lat{run}", workdir, args, overrides))
@@ -500,7 +507,7 @@ def main() -> None:
     )
     parser.add_argument("--latency-runs", type=int, default=3)
     parser.add_argument(
-        "--job-env", action="append", default=[], metavar="NAME=VALUE", help="latency: a job setting to try"
+        "--job-env", action="append", default=[], metavar="NAME=VALUE", help="a job setting, every run"
     )
     parser.add_argument("--only", choices=("throughput", "latency"), help="run one part only")
     args = parser.parse_args()
