@@ -133,3 +133,20 @@ def test_resume_accepts_a_task_the_scheduler_restarted_before_the_clear() -> Non
 def test_resume_still_fails_when_the_clear_is_refused_and_the_task_is_not_running() -> None:
     with pytest.raises(AirflowError, match="HTTP 409"):
         resume(RacingAirflow(after_clear_refused="failed"))  # type: ignore[arg-type]
+
+
+class RetriedAtOnce(RacingAirflow):
+    """Unpaused, the scheduler starts the waiting task again at once: it is running from then on."""
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str) -> str:
+        return "running"
+
+
+def test_resume_leaves_a_task_that_stays_running_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter(range(0, 10_000, 60))
+    monkeypatch.setattr("stack.reset_checkpoint.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("stack.reset_checkpoint.time.sleep", lambda seconds: None)
+
+    said = resume(RetriedAtOnce(after_clear_refused="running"))  # type: ignore[arg-type]
+
+    assert "is running: Airflow runs the job" in said
