@@ -19,8 +19,8 @@ from stack.settings import RuntimeSettings, load_settings
 from stack.supervisor import Supervisor
 from testkit.runtime import run_stack, stack_supervisor
 
-# The cluster suite (tests/integration/cluster) switches the stack to TOPOLOGY=cluster and back (~10 min here):
-# part of `make test`, and alone with `make test-cluster`. CLUSTER_TESTS=0 leaves it out of a run.
+# The cluster suite (tests/integration/cluster) switches the stack to TOPOLOGY=cluster and back (~10 min
+# here): part of `make test`, and alone with `make test-cluster`. CLUSTER_TESTS=0 leaves it out of a run.
 collect_ignore = ["cluster"] if os.environ.get("CLUSTER_TESTS") == "0" else []
 
 
