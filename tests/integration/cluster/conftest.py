@@ -1,6 +1,7 @@
 """The cluster topology for its tests: the running single-node stack switched to TOPOLOGY=cluster with
-`stack up` (the path a user takes: `make up TOPOLOGY=cluster`), once per session, and switched back to the
-single-node stack at the end, so `make test` leaves the stack as `.env` says.
+`stack up` (the path a user takes: `make up TOPOLOGY=cluster`) before the first of them, and switched back to
+the single-node stack after the last (package scope: a session-scoped fixture would keep the cluster up until
+the session's end, under the security tests that follow).
 
 These tests run after every other integration test except the security ones (which switch the single-node
 stack to ENABLE_SSL and back and must stay last): the cluster takes this 2-core machine's memory and CPU for
@@ -65,7 +66,7 @@ def _restore(saved: dict[str, str | None]) -> None:
             os.environ[name] = value
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster() -> Iterator[ClusterRuntime]:
     saved = {name: os.environ.get(name) for name in CLUSTER_ENVIRONMENT}
     os.environ.update(CLUSTER_ENVIRONMENT)  # wins over .env for `stack up` and the settings read here
@@ -94,7 +95,7 @@ def cluster() -> Iterator[ClusterRuntime]:
             pytest.fail(f"switching back to the single-node stack failed:\n{back.stdout}\n{back.stderr}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster_session(cluster: ClusterRuntime) -> Iterator[Any]:
     """A Cassandra session with every node as a contact point, as every client of the cluster has."""
     session = cassandra_session(cluster.settings.cassandra_connection())

@@ -2,8 +2,9 @@
 
 These tests run last in a session (tests/integration/conftest.py orders them). A plaintext stack is switched
 with `stack up` under ENABLE_SSL=true, the same path a user takes; its data is counted before and checked
-after. At the end it is switched back to plaintext and checked again, so `make test` leaves the stack in the
-mode `.env` says. A stack already secured (ENABLE_SSL=true in `.env`) is used as it is.
+after. After the last of them (package scope) it is switched back to plaintext and checked again, so `make
+test` leaves the stack in the mode `.env` says. A stack already secured (ENABLE_SSL=true in `.env`) is used
+as it is.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def _up(settings_env: dict[str, str]) -> None:
         pytest.fail(f"`stack up` ({settings_env}) failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def secured(runtime: RuntimeSettings) -> Iterator[SecuredRuntime]:
     before = count_data(runtime) if not runtime.enable_ssl else None
     previous = os.environ.get("ENABLE_SSL")
