@@ -30,12 +30,11 @@ from typing import Any
 
 from benchmarks.figures import load_average, probe_latency
 from benchmarks.plots import curve_plot
-from finnhub_pipeline.stream_process import job_processes
 from services import contracts
 from services.cassandra_session import cassandra_session
 from stack.lag import stream_lag
 from stack.settings import RuntimeSettings
-from testkit.runtime import running_settings
+from testkit.runtime import require_stream_job, running_settings
 from testkit.stream import Probes, SteadyLoad
 from testkit.waiting import eventually
 
@@ -300,11 +299,7 @@ def main() -> None:
             f"{PROGRAM}: the stack streams live Finnhub trades (FINNHUB_API_KEY is set): the curve's "
             "synthetic trades of real symbols would land in their real bars; run it on the simulator"
         )
-    if not job_processes(settings.checkpoint_dir):
-        raise SystemExit(
-            f"{PROGRAM}: the stack's Spark job is not running (no spark-submit writing "
-            f"{settings.checkpoint_dir}); is stream_supervisor unpaused? (make status, make logs-spark)"
-        )
+    require_stream_job(settings, PROGRAM)
     lag = wait_caught_up(settings, args.drain_seconds)
     name = f"curve{int(time.time())}"
     print(

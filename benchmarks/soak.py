@@ -34,10 +34,9 @@ from typing import Any
 from benchmarks.figures import load_average
 from benchmarks.plots import rss_plot
 from benchmarks.stack_memory import GIB, MIB, SPARK_JOB, Growth, RssSample, Sampler, growth, peak, restarts
-from finnhub_pipeline.stream_process import job_processes
 from services import contracts
 from services.cassandra_session import cassandra_session
-from testkit.runtime import running_settings, stack_supervisor
+from testkit.runtime import require_stream_job, running_settings, stack_supervisor
 from testkit.stream import LoadRun, SteadyLoad
 from testkit.window import WindowReport, compare_window, quiesce, resume, wait_until_committed
 
@@ -220,11 +219,7 @@ def main() -> None:
     supervisor = stack_supervisor(settings)
     if not supervisor.programs():
         raise SystemExit(f"{PROGRAM}: supervisord is not running: start the stack (make up)")
-    if not job_processes(settings.checkpoint_dir):
-        raise SystemExit(
-            f"{PROGRAM}: the stack's Spark job is not running (no spark-submit writing "
-            f"{settings.checkpoint_dir}); is stream_supervisor unpaused? (make status, make logs-spark)"
-        )
+    require_stream_job(settings, PROGRAM)
     name = f"soak{int(time.time())}"
     print(
         f"{PROGRAM}: {args.rate:,} trades/s for {args.minutes:g} min into the stack (TOPOLOGY="

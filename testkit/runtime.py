@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 
+from finnhub_pipeline.stream_process import job_processes
 from services.configuration import ConfigError, exit_on_config_error
 from services.layout import ROOT
 from stack.settings import RuntimeSettings, load_settings
@@ -40,6 +41,15 @@ def running_settings(program: str) -> RuntimeSettings:
         return load_settings()
     except ConfigError as error:
         exit_on_config_error(program, error)
+
+
+def require_stream_job(settings: RuntimeSettings, program: str) -> None:
+    """Exits with one line under `program`'s name unless the stack's Spark job (Airflow's) is running."""
+    if not job_processes(settings.checkpoint_dir):
+        raise SystemExit(
+            f"{program}: the stack's Spark job is not running (no spark-submit writing "
+            f"{settings.checkpoint_dir}); is stream_supervisor unpaused? (make status, make logs-spark)"
+        )
 
 
 def stack_supervisor(settings: RuntimeSettings) -> Supervisor:

@@ -82,8 +82,13 @@ def quiesce(settings: RuntimeSettings, still_s: float = 4.0, timeout_s: float = 
         now = end_offsets(settings)
         if now != offsets:
             offsets, still_since = now, time.monotonic()
-    sent = Counter({k: int(v) for k, v in _simulator(settings, "stats")["per_symbol"].items()})
+    sent = sent_so_far(settings)
     return Snapshot(sent, offsets, int(time.time() * 1000))
+
+
+def sent_so_far(settings: RuntimeSettings) -> Counter[str]:
+    """The simulator's trades sent per symbol so far, without silencing it."""
+    return Counter({k: int(v) for k, v in _simulator(settings, "stats")["per_symbol"].items()})
 
 
 def resume(settings: RuntimeSettings) -> None:

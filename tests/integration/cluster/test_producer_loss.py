@@ -13,7 +13,7 @@ from collections import Counter
 from services.producer.symbols import symbol_shard
 from stack.settings import RuntimeSettings
 from testkit.waiting import eventually
-from testkit.window import compare_window, quiesce, resume, wait_until_committed
+from testkit.window import compare_window, quiesce, resume, sent_so_far, wait_until_committed
 
 from .conftest import ClusterRuntime, kill9_and_hold
 from .test_node_loss import COMMIT_TIMEOUT_S, STREAM_S, load
@@ -37,13 +37,6 @@ def firing_producer_down(settings: RuntimeSettings) -> list[dict[str, str]]:
         for alert in alerts
         if alert["labels"].get("alertname") == "ProducerDown" and alert["state"] == "firing"
     ]
-
-
-def sent_so_far(settings: RuntimeSettings) -> Counter[str]:
-    """The simulator's trades sent per symbol, without silencing it."""
-    url = f"http://127.0.0.1:{settings.simulator_port}/control/stats"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return Counter({k: int(v) for k, v in json.load(response)["per_symbol"].items()})
 
 
 def test_a_kill_9_producer_replica_stops_only_its_symbols_is_named_by_an_alert_and_resumes(
