@@ -1,59 +1,66 @@
-"""The load step, driver side: `BatchWriter.write_batch` is the one function through which the job writes
-anything. It runs the batch's tasks (`executor_task`), fails the batch on a failed task, runs the bar step
-(`bar_book`), and feeds the metrics and the batch's log line.
+"""The load step, on the driver: `BatchWriter.write_batch` is the one function through which the job writes
+anything. It collects the batch (`batch_rows`), writes its dead letters and trades (`table_writers`), runs
+the bar step (`bar_book`), and feeds the metrics and the batch's log line.
 
-Per micro-batch: dead letters, then trades (the tasks), then the bars of every minute the batch touched, each
-a function of all of that minute's stored trades. All writes are idempotent upserts; any failure fails the
-batch so Spark replays it.
+Per micro-batch: dead letters, then trades, then the bars of every minute the batch touched, each a function
+of all of that minute's stored trades. All writes are idempotent upserts; any failure fails the batch so
+Spark replays it.
 """
 
 from __future__ import annotations
 
 import collections
-import functools
 import logging
-import re
+import time
 from collections.abc import Callable, Sequence
 
 from pyspark.sql import DataFrame
 
 from jobs.spark_stream.bar_book import DEFAULT_MAX_TRADES, BarBook
-from jobs.spark_stream.bars import BarTrade
+from jobs.spark_stream.bars import BarTrade, window_start_ms
+from jobs.spark_stream.batch_rows import collect_outcomes
 from jobs.spark_stream.cassandra_writer import CassandraTarget, CassandraWriteError
-from jobs.spark_stream.cql import Window
-from jobs.spark_stream.executor_task import (
-    CASSANDRA_WRITERS,
-    TableWriters,
-    TaskOutcome,
-    wall_clock_ms,
-    write_spark_partition,
-)
+from jobs.spark_stream.cql import TradeRow, Window
 from jobs.spark_stream.metrics import (
     LATENCY_BOUNDS_SECONDS,
     BatchStats,
     BatchStep,
     EventTimeClock,
     StreamMetrics,
+    TradeTimes,
 )
+from jobs.spark_stream.table_writers import CASSANDRA_WRITERS, TableWriters
 from services import contracts
 
 log = logging.getLogger(__name__)
 
 
 def error_summary(error: BaseException) -> str:
-    """The innermost Python exception line of an error a Spark action re-raised from a worker."""
-    python_part = str(error).split("JVM stacktrace:", 1)[0]
-    lines = [line for line in python_part.splitlines() if re.match(r"[A-Za-z_][\w.]*: ", line)]
-    return lines[-1] if lines else repr(error)
+    """An error as one log field: its type and the first line of its message."""
+    first_line = next(iter(str(error).splitlines()), "")
+    return f"{type(error).__name__}: {first_line}"
+
+
+def wall_clock_ms() -> int:
+    """Now, Unix epoch milliseconds, on this process's clock."""
+    return time.time_ns() // 1_000_000
+
+
+def trades_by_window(trades: Sequence[TradeRow]) -> dict[Window, list[BarTrade]]:
+    """The trades, as the bar step takes them, by the window they fall into."""
+    by_window: dict[Window, list[BarTrade]] = collections.defaultdict(list)
+    for t in trades:
+        window = Window(t.symbol, t.trade_year, t.trade_month, t.trade_day, window_start_ms(t.trade_ts_ms))
+        by_window[window].append(BarTrade(t.trade_ts_ms, t.trade_id, t.price, t.volume))
+    return dict(by_window)
 
 
 class BatchWriter:
-    """The driver's side of every write. Holds only driver-side state: the metrics, the event-time clock and
-    the bar book.
+    """Every write of the job, and its driver-side state: the metrics, the event-time clock and the bar book.
 
-    A batch is one Spark job: each task writes its Spark partition's dead letters and trades and sends back
-    its figures and the trades it wrote (`TaskOutcome`). Then the driver's bar step adds those trades to the
-    bar book (reading back from `trades_v2` the windows it does not hold) and writes the touched bars.
+    A batch is one Spark job (Kafka, parsing, validation, on the executors) whose rows the driver collects
+    as Arrow; the driver writes them, then adds the trades to the bar book (reading back from `trades_v2`
+    the windows it does not hold) and writes the touched bars.
     """
 
     def __init__(
@@ -76,69 +83,77 @@ class BatchWriter:
         try:
             self._write_batch(outcome_rows, epoch_id, started_ms)
         except BaseException:
-            # A failed batch may have written trades the book does not hold (a failed task's, or those of
-            # tasks that succeeded beside it): empty it, so every window is read back whole from trades_v2.
+            # A failed batch may have written some of its trades: empty the book, so that every window is
+            # read back whole from trades_v2.
             self.bar_book.clear()
             raise
 
     def _write_batch(self, outcome_rows: DataFrame, epoch_id: int, started_ms: int) -> None:
-        spark = outcome_rows.sparkSession
-        # At most one task per core: the batch then finishes in one wave of tasks, not two (3 Kafka
-        # partitions on 2 cores). Coalescing joins whole Kafka partitions, so a symbol stays in one task.
-        cores = spark.sparkContext.defaultParallelism
-        outcomes = (
-            outcome_rows.coalesce(cores)
-            .rdd.mapPartitions(
-                functools.partial(
-                    write_spark_partition,
-                    self.writers,
-                    self.target,
-                    written_at_ms=started_ms,
-                    late_before_ms=self.event_time.late_before_ms(),
-                    bounds=LATENCY_BOUNDS_SECONDS,
-                )
-            )
-            .collect()
+        late_before_ms = self.event_time.late_before_ms()
+        trades, dead_letters = collect_outcomes(outcome_rows)
+        rejected = collections.Counter(dead_letter.reason for dead_letter in dead_letters)
+        steps: list[tuple[BatchStep, str, int, Callable[[], None]]] = [
+            (
+                BatchStep.DEAD_LETTERS,
+                contracts.DEAD_LETTER_TABLE,
+                len(dead_letters),
+                lambda: self.writers.dead_letters(self.target, dead_letters, rejected_at_ms=started_ms),
+            ),
+            (
+                BatchStep.TRADES,
+                contracts.TRADES_TABLE,
+                len(trades),
+                lambda: self.writers.trades(self.target, trades, ingested_at_ms=started_ms),
+            ),
+        ]
+        steps_ms: dict[BatchStep, int] = {}
+        for step, table, count, write in steps:
+            if not count:
+                continue
+            step_started_ms = self.now_ms()
+            try:
+                write()
+            except Exception as error:
+                self._count_failure(epoch_id, table, count, error_summary(error))
+                raise
+            steps_ms[step] = self.now_ms() - step_started_ms
+        # Latency runs to when the trades were written.
+        stats = BatchStats.of(
+            [TradeTimes(t.trade_ts_ms, t.received_at_ms) for t in trades],
+            late_before_ms,
+            self.now_ms(),
+            LATENCY_BOUNDS_SECONDS,
         )
-        self._fail_on_failed_tasks(epoch_id, outcomes)
 
-        rejected: collections.Counter[str] = collections.Counter()
-        stats = BatchStats.empty(LATENCY_BOUNDS_SECONDS)
-        bar_trades: dict[Window, list[BarTrade]] = {}
-        for outcome in outcomes:
-            rejected.update(outcome.dead_letters)
-            stats += outcome.trades
-            for window, trades in outcome.bar_trades.items():
-                bar_trades.setdefault(window, []).extend(trades)
+        bar_trades = trades_by_window(trades)
         bars_started_ms = self.now_ms()
         read_back = self._write_bars(epoch_id, bar_trades, started_ms)
-        bars_ms = self.now_ms() - bars_started_ms
+        if bar_trades:
+            steps_ms[BatchStep.BARS] = self.now_ms() - bars_started_ms
 
-        self.metrics.rows_written.labels(table=contracts.DEAD_LETTER_TABLE).inc(rejected.total())
-        self.metrics.rows_written.labels(table=contracts.TRADES_TABLE).inc(stats.trade_count)
+        self.metrics.rows_written.labels(table=contracts.DEAD_LETTER_TABLE).inc(len(dead_letters))
+        self.metrics.rows_written.labels(table=contracts.TRADES_TABLE).inc(len(trades))
         self.metrics.rows_written.labels(table=contracts.AGGREGATES_TABLE).inc(len(bar_trades))
-        self.metrics.records_read.inc(stats.trade_count + rejected.total())
+        self.metrics.records_read.inc(len(trades) + len(dead_letters))
         for reason, count in rejected.items():
             self.metrics.dead_letters.labels(reason=reason).inc(count)
         self.metrics.record_trade_stats(stats)
         self.event_time.advance(stats.max_trade_ts_ms)
-        slowest = slowest_task_steps(outcomes)
-        self.metrics.record_written_steps(epoch_id, {**slowest, BatchStep.BARS: bars_ms})
+        self.metrics.record_written_steps(epoch_id, steps_ms)
         self.metrics.last_batch_completed.set(self.now_ms() / 1000)
         log.info(
             "event=batch_written epoch=%d records=%d trades=%d dead_letters=%d late=%d bars=%d "
-            "bars_read_back=%d bar_book_trades=%d duration_ms=%d slowest_task_write_ms=%s bars_ms=%d",
+            "bars_read_back=%d bar_book_trades=%d duration_ms=%d write_ms=%s",
             epoch_id,
-            stats.trade_count + rejected.total(),
-            stats.trade_count,
-            rejected.total(),
+            len(trades) + len(dead_letters),
+            len(trades),
+            len(dead_letters),
             stats.late_count,
             len(bar_trades),
             read_back,
             self.bar_book.trade_count,
             self.now_ms() - started_ms,
-            ",".join(f"{step.value}:{ms}" for step, ms in sorted(slowest.items())) or "none",
-            bars_ms,
+            ",".join(f"{step.value}:{ms}" for step, ms in steps_ms.items()) or "none",
         )
 
     def _write_bars(self, epoch_id: int, bar_trades: dict[Window, list[BarTrade]], started_ms: int) -> int:
@@ -175,34 +190,8 @@ class BatchWriter:
         self.bar_book.evict()
         return len(to_read)
 
-    def _fail_on_failed_tasks(self, epoch_id: int, outcomes: Sequence[TaskOutcome]) -> None:
-        """Count and log each table a task failed to write, then fail the batch (Spark replays it)."""
-        failed_rows: collections.Counter[str] = collections.Counter()
-        errors: dict[str, str] = {}
-        for outcome in outcomes:
-            if outcome.failed_table is not None:
-                failed_rows[outcome.failed_table] += outcome.failed_rows
-                errors.setdefault(outcome.failed_table, outcome.error or "")
-        for table, rows in failed_rows.items():
-            self._count_failure(epoch_id, table, rows, errors[table])
-        if errors:
-            raise CassandraWriteError(f"batch {epoch_id}: " + "; ".join(errors.values()))
-
     def _count_failure(self, epoch_id: int, table: str, rows: int, error: str) -> None:
         self.metrics.write_failures.labels(table=table).inc()
         log.error(  # one line; the full trace is already in Spark's log
             "event=batch_write_failed epoch=%d table=%s rows=%d error=%s", epoch_id, table, rows, error
         )
-
-
-TABLE_STEPS = {contracts.DEAD_LETTER_TABLE: BatchStep.DEAD_LETTERS, contracts.TRADES_TABLE: BatchStep.TRADES}
-
-
-def slowest_task_steps(outcomes: Sequence[TaskOutcome]) -> dict[BatchStep, int]:
-    """The write steps of the task that spent longest writing (the batch waited for it), in ms: one entry
-    for each table any task wrote (0 when the slowest task wrote none of it)."""
-    tables = {table for outcome in outcomes for table, _ in outcome.write_ms}
-    if not tables:
-        return {}
-    slowest = dict(max(outcomes, key=lambda outcome: sum(ms for _, ms in outcome.write_ms)).write_ms)
-    return {TABLE_STEPS[table]: slowest.get(table, 0) for table in tables}

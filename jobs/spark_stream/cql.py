@@ -1,5 +1,5 @@
 """The CQL the job runs and how a row binds to it: one statement per table, and one function per statement
-that turns an outcome row (`transforms.outcome_rows`) or a computed bar into the statement's parameters.
+that turns a collected outcome row (`batch_rows`) or a computed bar into the statement's parameters.
 
 Changes when a table's columns change (`sql/cql/`); `tests/unit/spark_stream/test_cql_schema.py` holds each
 statement against its migration.
@@ -7,26 +7,65 @@ statement against its migration.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, NamedTuple
 
 from cassandra.query import UNSET_VALUE
-from pyspark.sql import Row
 
 from jobs.spark_stream.bars import BAR_WINDOW_MS, Bar
 from services import contracts
 
-TRADES_INSERT = (
-    f"INSERT INTO {contracts.TRADES_TABLE} (symbol, trade_year, trade_month, trade_day, timestamp, trade_id, "
-    "price, volume, conditions, received_at, kafka_partition, kafka_offset, ingested_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+
+class TradeRow(NamedTuple):
+    """A valid record's trade: its `transforms.outcome_rows` columns, in TRADES_INSERT's order."""
+
+    symbol: str
+    trade_year: int
+    trade_month: int
+    trade_day: int
+    trade_ts_ms: int
+    trade_id: str
+    price: float
+    volume: float
+    conditions: list[str]
+    received_at_ms: int
+    kafka_partition: int
+    kafka_offset: int
+
+
+class DeadLetterRow(NamedTuple):
+    """A rejected record: its `transforms.outcome_rows` columns, in DEAD_LETTERS_INSERT's order."""
+
+    source: str
+    day: date
+    kafka_topic: str
+    kafka_partition: int
+    kafka_offset: int
+    reason: str
+    detail: str
+    raw: str
+    kafka_key: str | None
+    kafka_timestamp_ms: int
+
+
+CQL_COLUMN_OF_FIELD = {
+    "trade_ts_ms": "timestamp",
+    "received_at_ms": "received_at",
+    "kafka_timestamp_ms": "kafka_timestamp",
+}
+"""The row fields whose table column is named otherwise (epoch ms bind to CQL timestamps as they are)."""
+
+
+def _insert(table: str, fields: tuple[str, ...], time_of_writing: str) -> str:
+    """An INSERT of a row's fields, then the batch's clock (`time_of_writing`), as bound parameters."""
+    columns = [CQL_COLUMN_OF_FIELD.get(field, field) for field in fields] + [time_of_writing]
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+TRADES_INSERT = _insert(contracts.TRADES_TABLE, TradeRow._fields, "ingested_at")
 TRADES_PARTITION_KEY_COLUMNS = 4
 """(symbol, trade_year, trade_month, trade_day): the leading values of a TRADES_INSERT row."""
-
-DEAD_LETTERS_INSERT = (
-    f"INSERT INTO {contracts.DEAD_LETTER_TABLE} (source, day, kafka_topic, kafka_partition, kafka_offset, "
-    "reason, detail, raw, kafka_key, kafka_timestamp, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+DEAD_LETTERS_INSERT = _insert(contracts.DEAD_LETTER_TABLE, DeadLetterRow._fields, "rejected_at")
 
 WINDOW_TRADES_SELECT = (
     "SELECT toUnixTimestamp(timestamp) AS trade_ts_ms, trade_id, price, volume "
@@ -57,40 +96,14 @@ class Window(NamedTuple):
     window_start_ms: int
 
 
-def trade_params(trade: Row, ingested_at_ms: int) -> tuple[Any, ...]:
-    """A `trade` of `transforms.outcome_rows` bound to TRADES_INSERT (epoch ms bind as is)."""
-    return (
-        trade.symbol,
-        trade.trade_year,
-        trade.trade_month,
-        trade.trade_day,
-        trade.trade_ts_ms,
-        trade.trade_id,
-        trade.price,
-        trade.volume,
-        list(trade.conditions),
-        trade.received_at_ms,
-        trade.kafka_partition,
-        trade.kafka_offset,
-        ingested_at_ms,
-    )
+def trade_params(trade: TradeRow, ingested_at_ms: int) -> tuple[Any, ...]:
+    """A trade bound to TRADES_INSERT."""
+    return (*trade, ingested_at_ms)
 
 
-def dead_letter_params(dead_letter: Row, rejected_at_ms: int) -> tuple[Any, ...]:
-    """A `dead_letter` of `transforms.outcome_rows` bound to DEAD_LETTERS_INSERT."""
-    return (
-        dead_letter.source,
-        dead_letter.day,
-        dead_letter.kafka_topic,
-        dead_letter.kafka_partition,
-        dead_letter.kafka_offset,
-        dead_letter.reason,
-        dead_letter.detail,
-        dead_letter.raw,
-        dead_letter.kafka_key,
-        dead_letter.kafka_timestamp_ms,
-        rejected_at_ms,
-    )
+def dead_letter_params(dead_letter: DeadLetterRow, rejected_at_ms: int) -> tuple[Any, ...]:
+    """A dead letter bound to DEAD_LETTERS_INSERT."""
+    return (*dead_letter, rejected_at_ms)
 
 
 def window_trades_params(window: Window) -> tuple[Any, ...]:

@@ -63,11 +63,11 @@ class BatchStep(StrEnum):
     `event=batch_progress`)."""
 
     SPARK = "spark"
-    """Everything but our writes: offsets, planning, scheduling, reading Kafka, parsing, Python rows."""
+    """Everything but our writes: offsets, planning, scheduling, reading Kafka, parsing, collecting rows."""
     DEAD_LETTERS = "dead_letters"
-    """The slowest task's dead-letter write."""
+    """The dead-letter write."""
     TRADES = "trades_v2"
-    """The slowest task's trade write."""
+    """The trade write."""
     BARS = "bars"
     """The driver's bar step: the bar book, read-backs of the windows it lacks, the trade_aggregates write."""
 
@@ -81,10 +81,7 @@ class TradeTimes(NamedTuple):
 
 @dataclass(frozen=True)
 class BatchStats:
-    """Figures of the trades a task wrote: count, newest trade time, late trades and latency buckets.
-
-    Tasks compute them for their own trades; the driver adds the tasks' figures up (`+`).
-    """
+    """Figures of the trades a batch wrote: count, newest trade time, late trades and latency buckets."""
 
     trade_count: int
     max_trade_ts_ms: int | None
@@ -117,21 +114,6 @@ class BatchStats:
             else sum(1 for trade in trades if trade.trade_ts_ms < late_before_ms),
             latency_sum_seconds=math.fsum(latencies),
             latency_cumulative_counts=tuple(bisect.bisect_right(latencies, bound) for bound in bounds),
-        )
-
-    def __add__(self, other: BatchStats) -> BatchStats:
-        newest = [ts for ts in (self.max_trade_ts_ms, other.max_trade_ts_ms) if ts is not None]
-        return BatchStats(
-            trade_count=self.trade_count + other.trade_count,
-            max_trade_ts_ms=max(newest) if newest else None,
-            late_count=self.late_count + other.late_count,
-            latency_sum_seconds=self.latency_sum_seconds + other.latency_sum_seconds,
-            latency_cumulative_counts=tuple(
-                mine + theirs
-                for mine, theirs in zip(
-                    self.latency_cumulative_counts, other.latency_cumulative_counts, strict=True
-                )
-            ),
         )
 
 

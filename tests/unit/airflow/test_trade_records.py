@@ -86,6 +86,7 @@ CASES: dict[str, bytes | None] = {
 @pytest.fixture(scope="module")
 def job_outcome() -> Iterator[dict[int, tuple[str, int, str] | None]]:
     """offset -> (symbol, trade_ts_ms, trade_id) of the job's trade row, or None when it dead-letters."""
+    from jobs.spark_stream.batch_rows import collect_outcomes
     from jobs.spark_stream.transforms import outcome_rows, parse_trade_records
     from testkit.spark import unit_test_session
 
@@ -100,11 +101,11 @@ def job_outcome() -> Iterator[dict[int, tuple[str, int, str] | None]]:
         rows, "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
     )
     outcome: dict[int, tuple[str, int, str] | None] = {}
-    for row in outcome_rows(parse_trade_records(frame, None)).collect():
-        if row.trade is not None:
-            outcome[row.trade.kafka_offset] = (row.trade.symbol, row.trade.trade_ts_ms, row.trade.trade_id)
-        else:
-            outcome[row.dead_letter.kafka_offset] = None
+    trades, dead_letters = collect_outcomes(outcome_rows(parse_trade_records(frame, None)))
+    for trade in trades:
+        outcome[trade.kafka_offset] = (trade.symbol, trade.trade_ts_ms, trade.trade_id)
+    for dead_letter in dead_letters:
+        outcome[dead_letter.kafka_offset] = None
     yield outcome
 
 

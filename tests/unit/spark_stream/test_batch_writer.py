@@ -1,10 +1,10 @@
 """The load step end to end on a local Spark session: a micro-batch's Kafka records through
 `main.transform_and_write` (the transforms, then `BatchWriter.write_batch`) to each table, in order, with
-its metrics and step timings; a window's bar from every task's trades and earlier batches'; a failed write
-failing the batch.
+its metrics and step timings; a window's bar from every Spark partition's trades and earlier batches'; a
+failed write failing the batch.
 
-The table writers are replaced by recording ones that run where the real ones do (Spark's Python workers for
-trades and dead letters, the driver for bars); the read-back answers from the trades recorded.
+The table writers are replaced by recording ones (on the driver, where the real ones run); the read-back
+answers from the trades recorded.
 """
 
 from __future__ import annotations
@@ -13,31 +13,26 @@ import dataclasses
 import json
 import logging
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from pyspark import cloudpickle
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from jobs.spark_stream import metrics
 from jobs.spark_stream.bars import BarTrade, window_start_ms
-from jobs.spark_stream.batch_writer import BatchWriter
+from jobs.spark_stream.batch_writer import BatchWriter, trades_by_window
 from jobs.spark_stream.cassandra_writer import CassandraTarget, CassandraWriteError
-from jobs.spark_stream.cql import Window
-from jobs.spark_stream.executor_task import TableWriters
+from jobs.spark_stream.cql import DeadLetterRow, TradeRow, Window
 from jobs.spark_stream.main import transform_and_write
 from jobs.spark_stream.metrics import EventTimeClock, StreamMetrics
+from jobs.spark_stream.table_writers import TableWriters
 from services import contracts
 from services.cassandra_session import CassandraConnection
 
 from .conftest import KAFKA_SCHEMA, KafkaRecords
 from .records import encoded
-
-# The recording writers below run in Spark's Python workers, which cannot import this test module.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 TARGET = CassandraTarget(CassandraConnection(consistency="LOCAL_QUORUM"), "trading", 8, 1)
 MINUTE = 1_700_000_040_000  # 2023-11-14T22:14:00Z
@@ -51,8 +46,8 @@ def write_micro_batch(writer: BatchWriter, kafka_records: DataFrame, epoch_id: i
 
 
 class RecordingWriter:
-    """A table writer for Spark's workers: appends `[table, row]` JSON lines to one file, in the order
-    the writes happen, and can fail instead."""
+    """A table writer that appends `[table, row]` JSON lines to one file, in the order the writes happen,
+    and can fail instead."""
 
     def __init__(self, path: Path, table: str, fail: bool = False) -> None:
         self.path, self.table, self.fail = path, table, fail
@@ -61,9 +56,9 @@ class RecordingWriter:
         if self.fail:
             raise CassandraWriteError("injected: Cassandra unavailable")
         with self.path.open("a") as out:
-            for row in rows:  # Spark rows, or the bar writer's (window, bar) pairs
-                if isinstance(row, Row):
-                    fields = row.asDict()
+            for row in rows:  # trade or dead-letter rows, or the bar writer's (window, bar) pairs
+                if isinstance(row, TradeRow | DeadLetterRow):
+                    fields = row._asdict()
                 else:
                     window, bar = row
                     fields = {**window._asdict(), **dataclasses.asdict(bar), **kwargs}
@@ -169,7 +164,7 @@ def test_batch_writes_trades_dead_letters_and_touched_bars(
     assert value(f"{metrics.END_TO_END_LATENCY}_count") == 3
 
 
-def test_window_written_by_two_tasks_gets_one_bar_of_both_tasks_trades(
+def test_window_in_two_spark_partitions_gets_one_bar_of_both_partitions_trades(
     spark: SparkSession, kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
 ) -> None:
     # The same symbol-minute in two Spark partitions: a topic not keyed by symbol.
@@ -183,7 +178,7 @@ def test_window_written_by_two_tasks_gets_one_bar_of_both_tasks_trades(
 
     trades, bars = contracts.TRADES_TABLE, contracts.AGGREGATES_TABLE
     writes = written(tmp_path / "writes.jsonl")
-    assert [table for table, _ in writes] == [trades, trades, bars]
+    assert [table for table, _ in writes] == [trades, trades, bars]  # the trades in one write
     bar = writes[-1][1]
     assert (bar["window_start_ms"], bar["trade_count"], bar["open"], bar["close"]) == (MINUTE, 2, 10.0, 12.0)
 
@@ -214,13 +209,12 @@ def test_batch_steps_are_timed_and_the_spark_step_is_the_rest_of_the_batch(
     spark_ms = writer.metrics.record_batch_time(4, trigger_execution_ms=60_000)
 
     (line,) = [r.getMessage() for r in caplog.records if "event=batch_written" in r.getMessage()]
-    task_steps = re.search(r"slowest_task_write_ms=(\S+)", line)
-    bars_ms = re.search(r"bars_ms=(\d+)", line)
-    assert task_steps is not None and bars_ms is not None
-    written_ms = {step: int(ms) for step, ms in (pair.split(":") for pair in task_steps.group(1).split(","))}
-    assert set(written_ms) == {"trades_v2"}  # no dead letters in this batch
+    steps = re.search(r"write_ms=(\S+)", line)
+    assert steps is not None
+    written_ms = {step: int(ms) for step, ms in (pair.split(":") for pair in steps.group(1).split(","))}
+    assert set(written_ms) == {"trades_v2", "bars"}  # no dead letters in this batch
     # The rest of the batch's wall time is Spark's.
-    assert spark_ms == 60_000 - written_ms["trades_v2"] - int(bars_ms.group(1))
+    assert spark_ms == 60_000 - written_ms["trades_v2"] - written_ms["bars"]
     assert writer.metrics.record_batch_time(5, trigger_execution_ms=10) is None  # no data, no steps
 
     # The same steps, as the histogram a Grafana panel stacks: one observation each, adding up to the batch.
@@ -234,7 +228,7 @@ def test_batch_steps_are_timed_and_the_spark_step_is_the_rest_of_the_batch(
     assert observed("sum") == {
         "spark": spark_ms / 1000,
         "trades_v2": written_ms["trades_v2"] / 1000,
-        "bars": int(bars_ms.group(1)) / 1000,
+        "bars": written_ms["bars"] / 1000,
     }
 
 
@@ -292,3 +286,30 @@ def test_a_failed_batch_empties_the_bar_book_so_the_next_reads_its_minutes_back(
     aapl = Window("AAPL", 2023, 11, 14, MINUTE)
     assert reads.windows_read == [aapl, aapl]
     assert recorded(tmp_path / "writes.jsonl", contracts.AGGREGATES_TABLE)[-1]["trade_count"] == 2
+
+
+def test_trades_are_grouped_by_symbol_minute_for_the_bar_step() -> None:
+    def trade(symbol: str, ts: int) -> TradeRow:
+        return TradeRow(symbol, 2023, 11, 14, ts, f"{symbol}-{ts}", 1.5, 2.0, [], ts, 0, 0)
+
+    trades = [
+        trade("AAPL", MINUTE),
+        trade("AAPL", MINUTE + 59_999),
+        trade("AAPL", MINUTE + 60_000),
+        trade("MSFT", MINUTE + 1),
+        trade("AAPL", MINUTE - 1),
+    ]
+    by_window = trades_by_window(trades)
+
+    def aapl(start: int) -> Window:
+        return Window("AAPL", 2023, 11, 14, start)
+
+    assert {w: [t.trade_ts_ms for t in window_trades] for w, window_trades in by_window.items()} == {
+        aapl(MINUTE - 60_000): [MINUTE - 1],
+        aapl(MINUTE): [MINUTE, MINUTE + 59_999],
+        aapl(MINUTE + 60_000): [MINUTE + 60_000],
+        Window("MSFT", 2023, 11, 14, MINUTE): [MINUTE + 1],
+    }
+    assert by_window[Window("MSFT", 2023, 11, 14, MINUTE)] == [
+        BarTrade(MINUTE + 1, f"MSFT-{MINUTE + 1}", 1.5, 2.0)
+    ]

@@ -100,17 +100,6 @@ def test_batch_stats_of_no_trades_are_zero() -> None:
     assert BatchStats.of([], 5, 0, [1.0]) == BatchStats(0, None, 0, 0.0, (0,))
 
 
-def test_batch_stats_of_two_tasks_add_up() -> None:
-    first = BatchStats.of([TradeTimes(500, 900)], 600, 1_000, [0.05, 0.5])
-    second = BatchStats.of([TradeTimes(700, 990), TradeTimes(800, 100)], 600, 1_000, [0.05, 0.5])
-    nothing = BatchStats.empty([0.05, 0.5])
-
-    total = first + second + nothing
-    assert (total.trade_count, total.max_trade_ts_ms, total.late_count) == (3, 800, 1)
-    assert total.latency_cumulative_counts == (1, 2)  # 0.1 s, 0.01 s and 0.9 s
-    assert total.latency_sum_seconds == pytest.approx(1.01)
-
-
 def test_offsets_behind_become_one_gauge_per_topic_partition() -> None:
     registry = CollectorRegistry()
     StreamMetrics(registry).record_offsets_behind({("trades", 0): 30, ("trades", 1): 0})

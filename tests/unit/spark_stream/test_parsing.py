@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from jobs.spark_stream.batch_rows import collect_outcomes
+from jobs.spark_stream.cql import DeadLetterRow, TradeRow
 from jobs.spark_stream.transforms import (
     DEAD_LETTER_SOURCE,
     MALFORMED_COLUMN,
@@ -56,17 +58,16 @@ ONE_BATCH: dict[str, bytes | None] = (
 )
 
 
-def split(records: DataFrame) -> tuple[list[Row], list[Row]]:
+def split(records: DataFrame) -> tuple[list[TradeRow], list[DeadLetterRow]]:
+    """The records' trades and dead letters as the job's driver collects them."""
     parsed = parse_trade_records(records, oldest_trade_ts_ms=RETENTION_LIMIT_MS)
-    rows = outcome_rows(parsed).collect()
-    assert all((row.trade is None) != (row.dead_letter is None) for row in rows)  # exactly one of them
-    trades = [row.trade for row in rows if row.trade is not None]
-    dead_letters = [row.dead_letter for row in rows if row.dead_letter is not None]
+    trades, dead_letters = collect_outcomes(outcome_rows(parsed))
+    assert len(trades) + len(dead_letters) == records.count()  # each record is exactly one of them
     return trades, sorted(dead_letters, key=lambda row: row.kafka_offset)
 
 
 @pytest.fixture(scope="module")
-def one_batch_dead_letters(spark: SparkSession) -> dict[str, Row]:
+def one_batch_dead_letters(spark: SparkSession) -> dict[str, DeadLetterRow]:
     """The invalid cases above, parsed together in one batch (one Spark job instead of forty)."""
     cases = list(ONE_BATCH)
     trades, dead_letters = split(kafka_frame(spark, [ONE_BATCH[case] for case in cases], first_offset=0))
@@ -85,7 +86,7 @@ def test_valid_record_becomes_one_trade_row_with_every_field(kafka_records: Kafk
     trades, dead_letters = split(kafka_records([encoded()], partition=3, first_offset=41))
 
     assert dead_letters == []
-    assert [row.asDict() for row in trades] == [
+    assert [row._asdict() for row in trades] == [
         {
             "symbol": "AAPL",
             "trade_year": 2023,
@@ -105,35 +106,35 @@ def test_valid_record_becomes_one_trade_row_with_every_field(kafka_records: Kafk
 
 @pytest.mark.parametrize("case", MALFORMED)
 def test_unparseable_or_mistyped_value_is_dead_lettered_as_malformed(
-    one_batch_dead_letters: dict[str, Row], case: str
+    one_batch_dead_letters: dict[str, DeadLetterRow], case: str
 ) -> None:
     assert one_batch_dead_letters[case].reason == DeadLetterReason.MALFORMED_RECORD
 
 
 @pytest.mark.parametrize("case", OTHER_VERSIONS)
 def test_record_of_another_schema_version_is_dead_lettered(
-    one_batch_dead_letters: dict[str, Row], case: str
+    one_batch_dead_letters: dict[str, DeadLetterRow], case: str
 ) -> None:
     assert one_batch_dead_letters[case].reason == DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("case", BAD_PRICES)
 def test_record_with_a_price_that_is_not_positive_and_finite_is_dead_lettered(
-    one_batch_dead_letters: dict[str, Row], case: str
+    one_batch_dead_letters: dict[str, DeadLetterRow], case: str
 ) -> None:
     assert one_batch_dead_letters[case].reason == DeadLetterReason.INVALID_PRICE
 
 
 @pytest.mark.parametrize("case", BAD_VOLUMES)
 def test_record_with_a_negative_or_non_finite_volume_is_dead_lettered(
-    one_batch_dead_letters: dict[str, Row], case: str
+    one_batch_dead_letters: dict[str, DeadLetterRow], case: str
 ) -> None:
     assert one_batch_dead_letters[case].reason == DeadLetterReason.INVALID_VOLUME
 
 
 @pytest.mark.parametrize("case", MISSING_FIELDS)
 def test_record_missing_a_required_field_is_dead_lettered_naming_it(
-    one_batch_dead_letters: dict[str, Row], case: str
+    one_batch_dead_letters: dict[str, DeadLetterRow], case: str
 ) -> None:
     field, _ = MISSING_FIELDS[case]
     row = one_batch_dead_letters[case]
@@ -175,7 +176,7 @@ def test_dead_letter_keeps_the_payload_reason_detail_and_kafka_coordinates(
         kafka_records([value], partition=2, first_offset=7, kafka_ts_ms=1_700_000_000_000)
     )
 
-    assert [row.asDict() for row in dead_letters] == [
+    assert [row._asdict() for row in dead_letters] == [
         {
             "source": DEAD_LETTER_SOURCE,
             "day": date(2023, 11, 14),

@@ -1,21 +1,19 @@
-"""What each Spark task runs and the table writers: statement parameters, the window read-back, and the
-trades a task reports by window.
+"""The table writers: statement parameters, chunks, and the window read-back.
 
 Cassandra is replaced by an in-memory stand-in for `execute_all`; the real round trip is an integration test.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 from cassandra.query import UNSET_VALUE
-from pyspark.sql import Row
 
-from jobs.spark_stream import cql, executor_task
+from jobs.spark_stream import cql, table_writers
 from jobs.spark_stream.bars import BarTrade, compute_bar
 from jobs.spark_stream.cassandra_writer import CassandraTarget
-from jobs.spark_stream.executor_task import TableWriters
 from services import contracts
 from services.cassandra_session import CassandraConnection
 
@@ -56,9 +54,11 @@ class FakeCassandra:
         """Stands in for `execute_batched`: the same writes, grouped or not."""
         self(target, statement, params, table)
 
-    def window(self, symbol: str, year: int, month: int, day: int, start: int, end: int) -> list[Row]:
+    def window(
+        self, symbol: str, year: int, month: int, day: int, start: int, end: int
+    ) -> list[tuple[int, str, float, float]]:
         return [
-            Row(trade_ts_ms=t["ts"], trade_id=t["id"], price=t["price"], volume=t["volume"])
+            (t["ts"], t["id"], t["price"], t["volume"])
             for t in self.stored_trades
             if t["symbol"] == symbol and (year, month, day) == (2023, 11, 14) and start <= t["ts"] < end
         ]
@@ -78,9 +78,9 @@ def test_window_read_back_returns_each_window_s_stored_trades_only(monkeypatch: 
             {"symbol": "AAPL", "ts": MINUTE + 60_000, "id": "after", "price": 50.0, "volume": 1.0},
         ]
     )
-    monkeypatch.setattr(executor_task, "execute_all", cassandra)
+    monkeypatch.setattr(table_writers, "execute_all", cassandra)
 
-    stored = executor_task.read_window_trades(TARGET, [window("AAPL", MINUTE), window("MSFT", MINUTE)])
+    stored = table_writers.read_window_trades(TARGET, [window("AAPL", MINUTE), window("MSFT", MINUTE)])
 
     assert stored == [
         [BarTrade(MINUTE + 30_000, "b", 12.0, 3.0), BarTrade(MINUTE, "a", 10.0, 1.0)],
@@ -92,10 +92,10 @@ def test_bar_row_binds_each_figure_to_its_column_at_the_given_write_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cassandra = FakeCassandra([])
-    monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
+    monkeypatch.setattr(table_writers, "execute_batched", cassandra.batched)
     bar = compute_bar([BarTrade(MINUTE + 30_000, "b", 12.0, 3.0), BarTrade(MINUTE, "a", 10.0, 1.0)])
 
-    executor_task.write_bars(TARGET, [(window("AAPL", MINUTE), bar)], updated_at_ms=123, write_time_us=7)
+    table_writers.write_bars(TARGET, [(window("AAPL", MINUTE), bar)], updated_at_ms=123, write_time_us=7)
 
     assert cassandra.writes[contracts.AGGREGATES_TABLE] == [
         {
@@ -125,19 +125,19 @@ def test_bar_without_volume_leaves_vwap_unset_rather_than_writing_a_null(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cassandra = FakeCassandra([])
-    monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
+    monkeypatch.setattr(table_writers, "execute_batched", cassandra.batched)
     bar = compute_bar([BarTrade(MINUTE, "a", 10.0, 0.0)])
 
-    executor_task.write_bars(TARGET, [(window("AAPL", MINUTE), bar)], updated_at_ms=0, write_time_us=0)
+    table_writers.write_bars(TARGET, [(window("AAPL", MINUTE), bar)], updated_at_ms=0, write_time_us=0)
 
     assert cassandra.writes[contracts.AGGREGATES_TABLE][0]["vwap"] is UNSET_VALUE
 
 
 def test_trade_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatch) -> None:
     cassandra = FakeCassandra([])
-    monkeypatch.setattr(executor_task, "execute_all", cassandra)
-    monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
-    row = Row(
+    monkeypatch.setattr(table_writers, "execute_all", cassandra)
+    monkeypatch.setattr(table_writers, "execute_batched", cassandra.batched)
+    row = cql.TradeRow(
         symbol="AAPL",
         trade_year=2023,
         trade_month=11,
@@ -152,7 +152,7 @@ def test_trade_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatc
         kafka_offset=9,
     )
 
-    executor_task.write_trades(TARGET, [row], ingested_at_ms=MINUTE + 9)
+    table_writers.write_trades(TARGET, [row], ingested_at_ms=MINUTE + 9)
 
     assert cassandra.writes[contracts.TRADES_TABLE] == [
         {
@@ -173,46 +173,46 @@ def test_trade_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatc
     ]
 
 
-def dead_letter_row() -> Row:
-    return Row(
+def dead_letter_row() -> cql.DeadLetterRow:
+    return cql.DeadLetterRow(
         source="kafka",
-        day="2023-11-14",
+        day=date(2023, 11, 14),
         kafka_topic="trades",
         kafka_partition=1,
         kafka_offset=4,
         reason="invalid_price",
         detail="price is NaN",
-        raw=b"{}",
-        kafka_key=b"AAPL",
+        raw="{}",
+        kafka_key="AAPL",
         kafka_timestamp_ms=MINUTE + 3,
     )
 
 
 def test_dead_letter_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatch) -> None:
     cassandra = FakeCassandra([])
-    monkeypatch.setattr(executor_task, "execute_all", cassandra)
-    monkeypatch.setattr(executor_task, "execute_batched", cassandra.batched)
+    monkeypatch.setattr(table_writers, "execute_all", cassandra)
+    monkeypatch.setattr(table_writers, "execute_batched", cassandra.batched)
 
-    executor_task.write_dead_letters(TARGET, [dead_letter_row()], rejected_at_ms=MINUTE + 9)
+    table_writers.write_dead_letters(TARGET, [dead_letter_row()], rejected_at_ms=MINUTE + 9)
 
     assert cassandra.writes[contracts.DEAD_LETTER_TABLE] == [
         {
             "source": "kafka",
-            "day": "2023-11-14",
+            "day": date(2023, 11, 14),
             "kafka_topic": "trades",
             "kafka_partition": 1,
             "kafka_offset": 4,
             "reason": "invalid_price",
             "detail": "price is NaN",
-            "raw": b"{}",
-            "kafka_key": b"AAPL",
+            "raw": "{}",
+            "kafka_key": "AAPL",
             "kafka_timestamp": MINUTE + 3,
             "rejected_at": MINUTE + 9,
         }
     ]
 
 
-def test_spark_partition_larger_than_a_chunk_is_written_in_chunk_sized_calls(
+def test_rows_beyond_a_chunk_are_written_in_chunk_sized_calls(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[tuple[str, int, str]] = []
@@ -223,58 +223,13 @@ def test_spark_partition_larger_than_a_chunk_is_written_in_chunk_sized_calls(
         calls.append((statement, len(params), table))
         return [None] * len(params)
 
-    monkeypatch.setattr(executor_task, "execute_all", record)
+    monkeypatch.setattr(table_writers, "execute_all", record)
 
-    executor_task.write_dead_letters(
-        TARGET, [dead_letter_row()] * (executor_task.CHUNK_ROWS + 1), rejected_at_ms=0
+    table_writers.write_dead_letters(
+        TARGET, [dead_letter_row()] * (table_writers.CHUNK_ROWS + 1), rejected_at_ms=0
     )
 
     assert calls == [
-        (cql.DEAD_LETTERS_INSERT, executor_task.CHUNK_ROWS, contracts.DEAD_LETTER_TABLE),
+        (cql.DEAD_LETTERS_INSERT, table_writers.CHUNK_ROWS, contracts.DEAD_LETTER_TABLE),
         (cql.DEAD_LETTERS_INSERT, 1, contracts.DEAD_LETTER_TABLE),
     ]
-
-
-def test_task_reports_the_trades_it_wrote_by_symbol_minute() -> None:
-    def trade(symbol: str, ts: int) -> Row:
-        return Row(
-            trade=Row(
-                symbol=symbol,
-                trade_year=2023,
-                trade_month=11,
-                trade_day=14,
-                trade_ts_ms=ts,
-                trade_id=f"{symbol}-{ts}",
-                price=1.5,
-                volume=2.0,
-                received_at_ms=ts,
-            ),
-            dead_letter=None,
-        )
-
-    def ignore_writes(*_: Any, **__: Any) -> None:
-        pass
-
-    ignore = TableWriters(ignore_writes, ignore_writes)
-    rows = [
-        trade("AAPL", MINUTE),
-        trade("AAPL", MINUTE + 59_999),
-        trade("AAPL", MINUTE + 60_000),
-        trade("MSFT", MINUTE + 1),
-        trade("AAPL", MINUTE - 1),
-        Row(trade=None, dead_letter=Row(reason="invalid_price")),
-    ]
-    (outcome,) = executor_task.write_spark_partition(
-        ignore, TARGET, rows, written_at_ms=0, late_before_ms=None, bounds=[]
-    )
-
-    assert {w: [t.trade_ts_ms for t in trades] for w, trades in outcome.bar_trades.items()} == {
-        window("AAPL", MINUTE - 60_000): [MINUTE - 1],
-        window("AAPL", MINUTE): [MINUTE, MINUTE + 59_999],
-        window("AAPL", MINUTE + 60_000): [MINUTE + 60_000],
-        window("MSFT", MINUTE): [MINUTE + 1],
-    }
-    assert outcome.bar_trades[window("MSFT", MINUTE)] == [
-        BarTrade(MINUTE + 1, "MSFT-" + str(MINUTE + 1), 1.5, 2.0)
-    ]
-    assert (outcome.trades.trade_count, outcome.dead_letters) == (5, {"invalid_price": 1})
