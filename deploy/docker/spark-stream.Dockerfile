@@ -21,11 +21,12 @@ RUN apt-get update \
 
 WORKDIR /opt/pipeline
 
-# pyspark and what the executors import (cassandra-driver for the sink), at requirements.txt's versions.
+# pyspark and what the job imports (pyarrow for the batch's rows, cassandra-driver for the sink), at
+# requirements.txt's versions.
 COPY requirements.txt deploy/constraints.txt /tmp/pins/
-RUN grep -E '^(pyspark|cassandra-driver|prometheus-client|pydantic-settings|orjson)==' \
+RUN grep -E '^(pyspark|pyarrow|cassandra-driver|prometheus-client|pydantic-settings|orjson)==' \
         /tmp/pins/requirements.txt > /tmp/pins/spark.txt \
-    && test "$(wc -l < /tmp/pins/spark.txt)" -eq 5 \
+    && test "$(wc -l < /tmp/pins/spark.txt)" -eq 6 \
     && pip install -r /tmp/pins/spark.txt -c /tmp/pins/constraints.txt \
     && rm -rf /tmp/pins
 
