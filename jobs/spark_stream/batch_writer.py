@@ -90,7 +90,9 @@ class BatchWriter:
 
     def _write_batch(self, outcome_rows: DataFrame, epoch_id: int, started_ms: int) -> None:
         late_before_ms = self.event_time.late_before_ms()
+        collect_started_ms = self.now_ms()
         trades, dead_letters = collect_outcomes(outcome_rows)
+        steps_ms = {BatchStep.COLLECT: self.now_ms() - collect_started_ms}
         rejected = collections.Counter(dead_letter.reason for dead_letter in dead_letters)
         steps: list[tuple[BatchStep, str, int, Callable[[], None]]] = [
             (
@@ -106,7 +108,6 @@ class BatchWriter:
                 lambda: self.writers.trades(self.target, trades, ingested_at_ms=started_ms),
             ),
         ]
-        steps_ms: dict[BatchStep, int] = {}
         for step, table, count, write in steps:
             if not count:
                 continue
@@ -143,7 +144,7 @@ class BatchWriter:
         self.metrics.last_batch_completed.set(self.now_ms() / 1000)
         log.info(
             "event=batch_written epoch=%d records=%d trades=%d dead_letters=%d late=%d bars=%d "
-            "bars_read_back=%d bar_book_trades=%d duration_ms=%d write_ms=%s",
+            "bars_read_back=%d bar_book_trades=%d duration_ms=%d steps_ms=%s",
             epoch_id,
             len(trades) + len(dead_letters),
             len(trades),

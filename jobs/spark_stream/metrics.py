@@ -63,7 +63,9 @@ class BatchStep(StrEnum):
     `event=batch_progress`)."""
 
     SPARK = "spark"
-    """Everything but our writes: offsets, planning, scheduling, reading Kafka, parsing, collecting rows."""
+    """The rest of the batch: offsets, the write-ahead log and commit, planning."""
+    COLLECT = "collect"
+    """The batch's Spark job (reading Kafka, parsing, validating) and its rows' way to the driver."""
     DEAD_LETTERS = "dead_letters"
     """The dead-letter write."""
     TRADES = "trades_v2"

@@ -209,27 +209,23 @@ def test_batch_steps_are_timed_and_the_spark_step_is_the_rest_of_the_batch(
     spark_ms = writer.metrics.record_batch_time(4, trigger_execution_ms=60_000)
 
     (line,) = [r.getMessage() for r in caplog.records if "event=batch_written" in r.getMessage()]
-    steps = re.search(r"write_ms=(\S+)", line)
+    steps = re.search(r"steps_ms=(\S+)", line)
     assert steps is not None
-    written_ms = {step: int(ms) for step, ms in (pair.split(":") for pair in steps.group(1).split(","))}
-    assert set(written_ms) == {"trades_v2", "bars"}  # no dead letters in this batch
+    step_ms = {step: int(ms) for step, ms in (pair.split(":") for pair in steps.group(1).split(","))}
+    assert set(step_ms) == {"collect", "trades_v2", "bars"}  # no dead letters in this batch
     # The rest of the batch's wall time is Spark's.
-    assert spark_ms == 60_000 - written_ms["trades_v2"] - written_ms["bars"]
+    assert spark_ms == 60_000 - sum(step_ms.values())
     assert writer.metrics.record_batch_time(5, trigger_execution_ms=10) is None  # no data, no steps
 
     # The same steps, as the histogram a Grafana panel stacks: one observation each, adding up to the batch.
     def observed(suffix: str) -> dict[str, float | None]:
         return {
             step: registry.get_sample_value(f"{metrics.BATCH_STEP}_{suffix}", {"step": step})
-            for step in ("spark", "trades_v2", "bars")
+            for step in ("spark", "collect", "trades_v2", "bars")
         }
 
-    assert observed("count") == {"spark": 1, "trades_v2": 1, "bars": 1}
-    assert observed("sum") == {
-        "spark": spark_ms / 1000,
-        "trades_v2": written_ms["trades_v2"] / 1000,
-        "bars": written_ms["bars"] / 1000,
-    }
+    assert observed("count") == {"spark": 1, "collect": 1, "trades_v2": 1, "bars": 1}
+    assert observed("sum") == {"spark": spark_ms / 1000} | {step: ms / 1000 for step, ms in step_ms.items()}
 
 
 def test_failed_trade_write_fails_the_batch_and_is_counted_and_logged(
