@@ -1,9 +1,9 @@
-"""The executors' Cassandra access: one session per Python worker process, prepared statements, and
-concurrent execution of idempotent statements with retries.
+"""The job's Cassandra access: one session per process, prepared statements, and concurrent execution of
+idempotent statements with retries.
 
-Tasks call these from `mapPartitions`/`foreachPartition`; the module-level holder keeps the session open
-across tasks and batches (Spark reuses its Python workers), so a task pays for connecting and preparing once.
-The session itself is built by `services.cassandra_session`, like every other Cassandra client's.
+The table writers call these on the driver; the module-level holder keeps the session open across batches,
+so the job pays for connecting and preparing once. The session itself is built by
+`services.cassandra_session`, like every other Cassandra client's.
 """
 
 from __future__ import annotations
@@ -29,20 +29,20 @@ BATCH_ROWS = 50
 
 
 class CassandraWriteError(RuntimeError):
-    """Statements still failing after every attempt; raised so the Spark task, and so the batch, fails."""
+    """Statements still failing after every attempt; raised so the batch fails."""
 
 
 @dataclass(frozen=True)
 class CassandraTarget:
-    """Where the job writes and how hard it pushes: small, hashable and picklable, so it travels to the
-    executors in the tasks' closures. The password stays out of its repr (the connection's is hidden)."""
+    """Where the job writes and how hard it pushes: small and hashable (the key of its session). The
+    password stays out of its repr (the connection's is hidden)."""
 
     connection: CassandraConnection
     keyspace: str
     concurrency: int
-    """Statements in flight per task."""
+    """Statements in flight."""
     attempts: int
-    """Tries per statement before the task fails."""
+    """Tries per statement before the batch fails."""
 
 
 _lock = threading.Lock()

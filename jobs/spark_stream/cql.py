@@ -79,8 +79,8 @@ BAR_UPSERT = (
     "open, high, low, close, volume, trade_count, vwap, mean_price, stddev_price, first_trade_ts, "
     "last_trade_ts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
-"""The write time is the driver's, not the executor's clock, so that a later recompute of a bar always
-wins over an earlier one (see `batch_writer.BatchWriter`)."""
+"""The write time is the batch's, from the driver's clock and always later than the previous batch's, so that
+a later recompute of a bar always wins over an earlier one (see `batch_writer.BatchWriter`)."""
 BARS_PARTITION_KEY_COLUMNS = 3
 """(symbol, trade_year, trade_month): the leading values of a BAR_UPSERT row."""
 

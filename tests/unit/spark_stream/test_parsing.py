@@ -197,6 +197,15 @@ def test_dead_letter_of_invalid_utf8_keeps_a_readable_payload(kafka_records: Kaf
     assert dead_letters[0].raw == "ok \ufffd\ufffd ok"
 
 
+def test_bytes_that_are_not_utf8_in_a_key_or_a_field_never_stop_a_batch(kafka_records: KafkaRecords) -> None:
+    # The driver decodes every text column (Arrow); such bytes arrive as U+FFFD instead of failing the batch
+    # for ever (Spark would replay it after each restart).
+    value = encoded(symbol="AAPL", trade_id="id-1").replace(b'"id-1"', b'"id-\xc3"')
+    trades, dead_letters = split(kafka_records([value, b"\xff not json"], key=b"\xfeAAPL"))
+    assert [trade.trade_id for trade in trades] == ["id-\ufffd"]
+    assert [(d.kafka_key, d.raw) for d in dead_letters] == [("\ufffdAAPL", "\ufffd not json")]
+
+
 def test_dead_letter_payload_is_cut_at_the_contract_limit(kafka_records: KafkaRecords) -> None:
     _, dead_letters = split(kafka_records([b"x" * (contracts.MAX_RAW_CHARS + 10)]))
     assert dead_letters[0].raw == "x" * contracts.MAX_RAW_CHARS

@@ -34,7 +34,11 @@ def test_defaults_read_the_contract_topic_and_keyspace_with_the_runtimes_checkpo
     )
     # The folder the local runtime and stream_supervisor use, wherever the job is started from.
     assert settings.checkpoint_location == str(layout.checkpoint_dir())
-    assert (settings.master, settings.watermark_ms, settings.trigger_interval) == (None, 10_000, "0.25 seconds")
+    assert (settings.master, settings.watermark_ms, settings.trigger_interval) == (
+        None,
+        10_000,
+        "0.25 seconds",
+    )
 
 
 def test_metrics_port_is_the_pipelines_spark_metrics_port_variable(monkeypatch: pytest.MonkeyPatch) -> None:

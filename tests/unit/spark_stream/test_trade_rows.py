@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
-from jobs.spark_stream.batch_rows import collect_outcomes
-from jobs.spark_stream.cql import TradeRow
+from jobs.spark_stream.batch_rows import REJECTION_COLUMN, collect_outcomes
+from jobs.spark_stream.cql import DeadLetterRow, TradeRow
 from jobs.spark_stream.transforms import outcome_rows, parse_trade_records
 
 from .conftest import KafkaRecords
@@ -77,3 +77,8 @@ def test_trade_date_columns_ignore_the_session_time_zone(kafka_records: KafkaRec
     # 2024-01-01T03:00Z is still 2023-12-31 in New York.
     (row,) = rows_of(kafka_records, [encoded(trade_ts_ms=1_704_078_000_000)])
     assert (row.trade_year, row.trade_month, row.trade_day) == (2024, 1, 1)
+
+
+def test_outcome_rows_hold_every_field_of_both_rows_the_driver_binds(kafka_records: KafkaRecords) -> None:
+    columns = outcome_rows(parse_trade_records(kafka_records([encoded()]), None)).columns
+    assert set(TradeRow._fields) | set(DeadLetterRow._fields) | {REJECTION_COLUMN} == set(columns)
