@@ -34,8 +34,8 @@ class CassandraWriteError(RuntimeError):
 
 @dataclass(frozen=True)
 class CassandraTarget:
-    """Where the job writes and how hard it pushes: small and hashable (the key of its session). The
-    password stays out of its repr (the connection's is hidden)."""
+    """Where the job writes and how hard it pushes; its connection and keyspace key the session
+    (`session_for`). The password stays out of its repr (the connection's is hidden)."""
 
     connection: CassandraConnection
     keyspace: str
