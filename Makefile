@@ -202,7 +202,7 @@ bench-security: up ## the cost of TLS and SASL: bench-producer and bench-stream 
 bench-curve: up ## the stack's own Spark job stepped through 100 ... 20,000 trades/s: row latency p50/p99/max, committed/s, lag per step, until it falls behind; capacity at p99 < 1 s (var/bench/curve.json, curve.png)
 	@$(BENCH) benchmarks.bench_curve $(ARGS)
 
-soak: up ## 1,000 trades/s for MINUTES (30): RSS of every program's processes each 10 s (growth <= 10 % from minute 5, stack <= 6 GiB), then every trade and bar exact; a verdict (var/bench/soak.json, soak-rss.png)
+soak: up ## 1,000 trades/s for MINUTES (30): RSS and PSS of every program's processes each 10 s (RSS growth <= 10 % from minute 5, stack PSS <= 6 GiB), then every trade and bar exact; a verdict (var/bench/soak.json, soak-rss.png)
 	@$(BENCH) benchmarks.soak --minutes $(MINUTES) $(ARGS)
 
 # Every Python folder; mypy finds finnhub_pipeline and stack through mypy_path (pyproject.toml).

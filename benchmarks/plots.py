@@ -66,7 +66,8 @@ def curve_plot(curve: Mapping[str, Any], path: Path) -> None:
 
 def rss_plot(soak: Mapping[str, Any], path: Path) -> None:
     """Above, the RSS of each program's process tree (and of the Spark job within its program) over the
-    soak; below, the whole stack's against its limit; the growth check's starting sample marked on both."""
+    soak; below, the whole stack's PSS against its limit, and its RSS summed; the growth check's starting
+    sample marked on both."""
     samples: Sequence[Mapping[str, Any]] = soak["samples"]
     minutes = [sample["at_s"] / 60 for sample in samples]
     figure = Figure(figsize=(11, 8), layout="constrained")
@@ -79,8 +80,15 @@ def rss_plot(soak: Mapping[str, Any], path: Path) -> None:
     programs.set_ylabel("RSS of the process tree (MiB)")
     programs.grid(True, alpha=0.3)
     programs.legend(loc="upper left", fontsize="small", ncols=2)
-    stack = [sample["stack_bytes"] / GIB for sample in samples]
-    total.plot(minutes, stack, "k-", label="whole stack")
+    total.plot(
+        minutes, [sample["stack_pss_bytes"] / GIB for sample in samples], "k-", label="whole stack, PSS"
+    )
+    total.plot(
+        minutes,
+        [sample["stack_rss_bytes"] / GIB for sample in samples],
+        "k:",
+        label="RSS summed (overstates)",
+    )
     limit = soak["stack"]["limit_bytes"] / GIB
     total.axhline(limit, color="red", linestyle=":", label=f"limit {limit:g} GiB")
     total.set_ylabel("GiB")

@@ -5,11 +5,13 @@ Load: trades produced straight into the stack's `trades` topic as the producer w
 (`testkit.stream.SteadyLoad`, `--rate`), beside the stack's own simulator → producer stream, through the
 stack's own Spark job (the one Airflow runs) into trading.trades_v2 and trade_aggregates.
 
-Memory: every `--sample-seconds` (10), the RSS of each supervisord program's process and all its descendants,
-summed and named by program: `airflow-scheduler` holds the Spark job its task started (spark-submit's JVM,
-the whole job in local mode, and its Python workers; in cluster mode the executors are `spark-worker`'s). The
-job's own tree is shown beside it as `spark-job` and counted once in the stack's total. A page a forked child
-shares with its parent counts in both (RSS overstates a tree a little; never understates it).
+Memory: every `--sample-seconds` (10), the RSS and the PSS of each supervisord program's process and all its
+descendants, summed and named by program: `airflow-scheduler` holds the Spark job its task started
+(spark-submit's JVM, the whole job in local mode, and its Python workers; in cluster mode the executors are
+`spark-worker`'s). The job's own tree is shown beside it as `spark-job` and counted once in the stack's
+total. RSS counts a shared page (a forked child's, a library's, the JVM's code) in every process that maps
+it, so the stack's RSS summed overstates what it holds; PSS divides each shared page among its sharers, and
+the stack's PSS summed is the memory the stack holds (`benchmarks.stack_memory`).
 
 Verdict, PASS when all hold:
 - exact: over the window from a quiet moment before the load to one after it (`testkit.window`), per symbol,
@@ -17,7 +19,7 @@ Verdict, PASS when all hold:
   none twice), and every touched minute's bar = `compute_bar` of its stored trades;
 - no program (nor the Spark job) restarted;
 - each one's RSS grew at most 10 % from the sample at minute 5 to the last (with MINUTES < 6: not applicable);
-- the whole stack's RSS stayed at or under 6 GiB at every sample.
+- the whole stack's memory (PSS summed) stayed at or under 6 GiB at every sample; its RSS summed is shown.
 Results: printed, var/bench/soak.json and var/bench/soak-rss.png.
 """
 
@@ -33,7 +35,7 @@ from typing import Any
 
 from benchmarks.figures import load_average
 from benchmarks.plots import rss_plot
-from benchmarks.stack_memory import GIB, MIB, SPARK_JOB, Growth, RssSample, Sampler, growth, peak, restarts
+from benchmarks.stack_memory import GIB, MIB, SPARK_JOB, Growth, MemorySample, Sampler, growth, peak, restarts
 from services import contracts
 from services.cassandra_session import cassandra_session
 from testkit.runtime import require_stream_job, running_settings, stack_supervisor
@@ -54,7 +56,7 @@ class Limits:
     """Shorter runs leave under a minute after the growth's starting sample: the check does not apply."""
 
 
-def growth_not_applicable(minutes: float, samples: Sequence[RssSample], limits: Limits) -> str | None:
+def growth_not_applicable(minutes: float, samples: Sequence[MemorySample], limits: Limits) -> str | None:
     """Why the growth check does not apply to this run; None when it does."""
     if minutes < limits.growth_min_minutes:
         return (
@@ -70,7 +72,7 @@ def verdict(
     exactness: list[str],
     growths: list[Growth] | None,
     restarted: list[str],
-    samples: Sequence[RssSample],
+    samples: Sequence[MemorySample],
     limits: Limits,
 ) -> list[str]:
     """Every reason the soak fails (empty: it passes). `exactness`: the window's differences; `growths`:
@@ -83,9 +85,9 @@ def verdict(
             failures.append(f"{item.name}: {shown} (limit {limits.growth:+.0%})")
     if not samples:
         failures.append("no memory sample taken")
-    elif (top := peak(samples)).stack > limits.stack_bytes:
+    elif (top := peak(samples)).stack_pss > limits.stack_bytes:
         failures.append(
-            f"the stack's RSS reached {top.stack / GIB:.2f} GiB at {top.at_s:.0f} s "
+            f"the stack's memory (PSS) reached {top.stack_pss / GIB:.2f} GiB at {top.at_s:.0f} s "
             f"(limit {limits.stack_bytes / GIB:g} GiB)"
         )
     return failures
@@ -100,7 +102,7 @@ def result_json(
     sent: int,
     report: WindowReport,
     committed_after_s: float,
-    samples: Sequence[RssSample],
+    samples: Sequence[MemorySample],
     limits: Limits,
     sampling_errors: list[str],
 ) -> dict[str, Any]:
@@ -145,9 +147,11 @@ def result_json(
         "restarts": restarted,
         "stack": {
             "limit_bytes": limits.stack_bytes,
-            "peak_bytes": top.stack if top else None,
+            "measure": "pss",
+            "peak_bytes": top.stack_pss if top else None,
             "peak_at_s": round(top.at_s, 1) if top else None,
-            "end_bytes": samples[-1].stack if samples else None,
+            "end_bytes": samples[-1].stack_pss if samples else None,
+            "peak_rss_bytes": max(sample.stack_rss for sample in samples) if samples else None,
         },
         "verdict": {"passed": not failures, "failures": failures},
         "spark_job_name": SPARK_JOB,
@@ -183,9 +187,10 @@ def describe(result: dict[str, Any]) -> list[str]:
         lines += [f"  {name:<26} {rss / MIB:>10,.0f} MiB at the end" for name, rss in last.items()]
     if stack["peak_bytes"] is not None:
         lines.append(
-            f"whole stack: peak {stack['peak_bytes'] / GIB:.2f} GiB at {stack['peak_at_s']:.0f} s, end "
+            f"whole stack (PSS): peak {stack['peak_bytes'] / GIB:.2f} GiB at {stack['peak_at_s']:.0f} s, end "
             f"{stack['end_bytes'] / GIB:.2f} GiB (limit {stack['limit_bytes'] / GIB:g} GiB; "
-            f"{SPARK_JOB} counted within its program)"
+            f"{SPARK_JOB} counted within its program); RSS summed: peak "
+            f"{stack['peak_rss_bytes'] / GIB:.2f} GiB"
         )
     lines += [f"restart: {restart}" for restart in result["restarts"]]
     verdict_ = result["verdict"]
@@ -205,8 +210,8 @@ def main() -> None:
         "--stack-limit-gib",
         type=float,
         default=Limits.stack_bytes / GIB,
-        help="the whole stack's RSS limit (the default is meant for TOPOLOGY=single: a cluster's three "
-        "Kafka brokers and Cassandra nodes and Spark's daemons take more)",
+        help="the whole stack's memory limit, PSS summed (the default is meant for TOPOLOGY=single: a "
+        "cluster's Kafka brokers and Cassandra nodes and Spark's daemons take more)",
     )
     args = parser.parse_args()
     limits = Limits(stack_bytes=round(args.stack_limit_gib * GIB))

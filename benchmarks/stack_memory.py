@@ -1,6 +1,10 @@
 """The running stack's memory as the soak watches it: every supervisord program's process tree (the program's
-process and all its descendants) and the Spark job's own tree, sampled for RSS on a thread of its own; how
-each grew between two samples and which restarted. Pure but for `tree_rss`, `take_sample` and `Sampler`.
+process and all its descendants) and the Spark job's own tree, sampled on a thread of its own; how each grew
+between two samples and which restarted. Pure but for `tree_memory`, `take_sample` and `Sampler`.
+
+Two measures of a tree: RSS counts every page a process maps, so a page shared by several processes (a
+forked child's pages, the libraries and the JVM's code) counts once in each; PSS divides a shared page
+among its sharers. Summed over processes, PSS is the memory they hold together; RSS overstates it.
 """
 
 from __future__ import annotations
@@ -29,29 +33,40 @@ started it; the stack's total counts it once."""
 
 @dataclass(frozen=True)
 class Tree:
-    """One process and its descendants: the root's pid, the sum of their RSS, and all their pids."""
+    """One process and its descendants: the root's pid, the sums of their RSS and of their PSS, and all
+    their pids."""
 
     pid: int
     rss: int
+    pss: int
     members: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
-class RssSample:
+class MemorySample:
     at_s: float
     """seconds since sampling started (the soak: since its load started)"""
     programs: dict[str, Tree]
     """every running supervisord program's process tree"""
     spark_job: Tree | None = None
 
-    @property
-    def stack(self) -> int:
+    def _stack_trees(self) -> list[Tree]:
         """The programs' trees, and the Spark job's when it is in none of them (its Airflow task outlived a
         scheduler that restarted)."""
-        total = sum(tree.rss for tree in self.programs.values())
-        if self.spark_job and not any(self.spark_job.pid in tree.members for tree in self.programs.values()):
-            total += self.spark_job.rss
-        return total
+        trees = list(self.programs.values())
+        if self.spark_job and not any(self.spark_job.pid in tree.members for tree in trees):
+            trees.append(self.spark_job)
+        return trees
+
+    @property
+    def stack_pss(self) -> int:
+        """The memory the whole stack holds: what its limit is checked against."""
+        return sum(tree.pss for tree in self._stack_trees())
+
+    @property
+    def stack_rss(self) -> int:
+        """The whole stack's RSS summed, shared pages counted once per process: shown, not checked."""
+        return sum(tree.rss for tree in self._stack_trees())
 
     def trees(self) -> dict[str, Tree]:
         """The programs' trees and, when it runs, the Spark job's (within one of them)."""
@@ -62,8 +77,10 @@ class RssSample:
         return {
             "at_s": round(self.at_s, 1),
             "rss_bytes": {name: tree.rss for name, tree in sorted(trees.items())},
+            "pss_bytes": {name: tree.pss for name, tree in sorted(trees.items())},
             "pids": {name: tree.pid for name, tree in sorted(trees.items())},
-            "stack_bytes": self.stack,
+            "stack_pss_bytes": self.stack_pss,
+            "stack_rss_bytes": self.stack_rss,
         }
 
 
@@ -84,7 +101,7 @@ class Growth:
         return self.ratio is not None and self.ratio <= limit
 
 
-def growth(samples: Sequence[RssSample], from_s: float) -> list[Growth]:
+def growth(samples: Sequence[MemorySample], from_s: float) -> list[Growth]:
     """Each tree's growth from the first sample at or after `from_s` to the last sample."""
     start = next(s for s in samples if s.at_s >= from_s)
     first, end = start.trees(), samples[-1].trees()
@@ -94,7 +111,7 @@ def growth(samples: Sequence[RssSample], from_s: float) -> list[Growth]:
     ]
 
 
-def restarts(samples: Sequence[RssSample]) -> list[str]:
+def restarts(samples: Sequence[MemorySample]) -> list[str]:
     """Every tree whose root pid changed, appeared or vanished between consecutive samples."""
     found = []
     for before, after in itertools.pairwise(samples):
@@ -107,43 +124,49 @@ def restarts(samples: Sequence[RssSample]) -> list[str]:
     return found
 
 
-def peak(samples: Sequence[RssSample]) -> RssSample:
-    return max(samples, key=lambda sample: sample.stack)
+def peak(samples: Sequence[MemorySample]) -> MemorySample:
+    """The sample where the whole stack held the most memory (PSS)."""
+    return max(samples, key=lambda sample: sample.stack_pss)
 
 
 # --- sampling the running stack -----------------------------------------------------------------------------
-def tree_rss(root: psutil.Process) -> Tree | None:
-    """The RSS of `root` and its descendants; None when `root` has exited. A descendant that exits while
-    being read is left out: it holds no memory any more."""
+def tree_memory(root: psutil.Process) -> Tree | None:
+    """The RSS and PSS of `root` and its descendants; None when `root` has exited. A descendant that exits
+    while being read is left out: it holds no memory any more."""
     try:
         family = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return None
-    total = 0
+    rss = pss = 0
     for process in family:
         with contextlib.suppress(psutil.NoSuchProcess):
-            total += process.memory_info().rss
-    return Tree(root.pid, total, frozenset(process.pid for process in family))
+            memory = process.memory_full_info()  # Linux: /proc/PID/smaps_rollup
+            rss += memory.rss
+            pss += memory.pss
+    return Tree(root.pid, rss, pss, frozenset(process.pid for process in family))
 
 
-def take_sample(supervisor: Supervisor, settings: RuntimeSettings, started: float) -> RssSample:
+def take_sample(supervisor: Supervisor, settings: RuntimeSettings, started: float) -> MemorySample:
     programs: dict[str, Tree] = {}
     for name, state in supervisor.programs().items():
         if state.state != "RUNNING" or not state.pid:
             continue
         try:
-            tree = tree_rss(psutil.Process(state.pid))
+            tree = tree_memory(psutil.Process(state.pid))
         except psutil.NoSuchProcess:  # exited since supervisord answered: absent from this sample
             tree = None
         if tree is not None:
             programs[name] = tree
-    jobs = [tree for jvm in job_processes(settings.checkpoint_dir) if (tree := tree_rss(jvm)) is not None]
+    jobs = [tree for jvm in job_processes(settings.checkpoint_dir) if (tree := tree_memory(jvm)) is not None]
     job = None
     if jobs:  # one spark-submit JVM, unless a restarted job overlaps the old one's exit
         job = Tree(
-            min(t.pid for t in jobs), sum(t.rss for t in jobs), frozenset().union(*(t.members for t in jobs))
+            min(t.pid for t in jobs),
+            sum(t.rss for t in jobs),
+            sum(t.pss for t in jobs),
+            frozenset().union(*(t.members for t in jobs)),
         )
-    return RssSample(time.monotonic() - started, programs, job)
+    return MemorySample(time.monotonic() - started, programs, job)
 
 
 class Sampler:
@@ -152,7 +175,7 @@ class Sampler:
 
     def __init__(self, supervisor: Supervisor, settings: RuntimeSettings, interval_s: float) -> None:
         self.supervisor, self.settings, self.interval_s = supervisor, settings, interval_s
-        self.samples: list[RssSample] = []
+        self.samples: list[MemorySample] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
@@ -182,8 +205,8 @@ class Sampler:
             if self.samples and len(self.samples) % 30 == 0:  # a line every 5 minutes at 10 s
                 latest = self.samples[-1]
                 print(
-                    f"  {latest.at_s / 60:5.1f} min: stack {latest.stack / GIB:.2f} GiB, load average "
-                    f"{load_average()}",
+                    f"  {latest.at_s / 60:5.1f} min: stack {latest.stack_pss / GIB:.2f} GiB (PSS), "
+                    f"load average {load_average()}",
                     flush=True,
                 )
             if self._stop.wait(self.interval_s):

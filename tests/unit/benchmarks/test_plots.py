@@ -10,7 +10,7 @@ from typing import Any
 from benchmarks.bench_curve import capacity
 from benchmarks.plots import curve_plot, rss_plot
 from benchmarks.soak import Limits, result_json
-from benchmarks.stack_memory import RssSample, Tree
+from benchmarks.stack_memory import MemorySample, Tree
 from testkit.window import WindowReport
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -36,7 +36,9 @@ def test_the_curve_is_drawn_with_a_missing_p99(tmp_path: Path) -> None:
 
 def test_the_memory_plot_is_drawn_per_program(tmp_path: Path) -> None:
     samples = [
-        RssSample(at, {"kafka": Tree(1, 2**30, frozenset({1}))}, Tree(2, 2**29, frozenset({2})))
+        MemorySample(
+            at, {"kafka": Tree(1, 2**30, 2**30, frozenset({1}))}, Tree(2, 2**29, 2**28, frozenset({2}))
+        )
         for at in range(0, 400, 10)
     ]
     args = argparse.Namespace(minutes=6.5, rate=1_000, sample_seconds=10)

@@ -41,8 +41,15 @@ def test_a_stack_over_6_gib_at_any_sample_fails_the_verdict() -> None:
 
     failures = verdict([], None, [], samples, LIMITS)
 
-    assert failures == ["the stack's RSS reached 6.46 GiB at 10 s (limit 6 GiB)"]
-    assert sample(0).stack < 6 * GIB
+    assert failures == ["the stack's memory (PSS) reached 6.17 GiB at 10 s (limit 6 GiB)"]
+    assert sample(0).stack_pss < 6 * GIB
+
+
+def test_the_stack_limit_is_checked_on_pss_not_on_rss_summed() -> None:
+    samples = [sample(0, scheduler_mib=5_200)]  # RSS summed 6.05 GiB, PSS 5.76 GiB
+
+    assert samples[0].stack_rss > 6 * GIB
+    assert verdict([], None, [], samples, LIMITS) == []
 
 
 def test_differences_fail_the_verdict_as_not_exact() -> None:
@@ -101,11 +108,13 @@ def test_the_soak_json_holds_figures_verdict_and_samples() -> None:
     assert result["exactness"]["exact"] is True
     assert result["exactness"]["sent"] == 606
     assert result["growth"]["by_tree"]["kafka"]["growth"] == 0.05
-    assert result["stack"]["peak_bytes"] == 2_550 * MIB
+    assert result["stack"]["peak_bytes"] == 2_250 * MIB
+    assert result["stack"]["peak_rss_bytes"] == 2_550 * MIB
     assert result["stack"]["limit_bytes"] == 6 * GIB
     assert len(result["samples"]) == len(samples)
     assert result["samples"][0]["rss_bytes"][SPARK_JOB] == 1_200 * MIB
-    assert result["samples"][0]["stack_bytes"] == 2_500 * MIB
+    assert result["samples"][0]["stack_pss_bytes"] == 2_200 * MIB
+    assert result["samples"][0]["stack_rss_bytes"] == 2_500 * MIB
 
 
 def test_an_empty_window_is_not_exact() -> None:

@@ -11,22 +11,26 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.stack_memory import MIB, SPARK_JOB, RssSample, Tree, growth, restarts, take_sample
+from benchmarks.stack_memory import MIB, SPARK_JOB, MemorySample, Tree, growth, restarts, take_sample
 from stack.supervisor import ProgramState
 
 from .memory_samples import sample
 
 
 def test_the_stack_total_counts_the_spark_job_once_within_its_program() -> None:
-    assert sample(0).stack == 2_500 * MIB
+    assert sample(0).stack_pss == 2_200 * MIB
+    assert sample(0).stack_rss == 2_500 * MIB
 
 
 def test_a_spark_job_outside_every_program_is_added_to_the_stack() -> None:
-    orphan = RssSample(
-        0, {"kafka": Tree(10, 1_000 * MIB, frozenset({10}))}, Tree(99, 500 * MIB, frozenset({99}))
+    orphan = MemorySample(
+        0,
+        {"kafka": Tree(10, 1_000 * MIB, 900 * MIB, frozenset({10}))},
+        Tree(99, 500 * MIB, 400 * MIB, frozenset({99})),
     )
 
-    assert orphan.stack == 1_500 * MIB
+    assert orphan.stack_pss == 1_300 * MIB
+    assert orphan.stack_rss == 1_500 * MIB
 
 
 def test_growth_runs_from_the_five_minute_sample_to_the_last() -> None:
@@ -52,7 +56,7 @@ def test_a_program_whose_pid_changed_restarted() -> None:
 
 
 def test_a_program_that_vanished_or_appeared_restarted() -> None:
-    gone = RssSample(10, {"kafka": sample(10).programs["kafka"]})
+    gone = MemorySample(10, {"kafka": sample(10).programs["kafka"]})
 
     assert restarts([sample(0), gone]) == [
         "airflow-scheduler: pid 20 → none at 10 s",
@@ -85,4 +89,5 @@ def test_a_sample_sums_a_programs_process_and_its_children(tmp_path: Path) -> No
     assert set(taken.programs) == {"tests"}  # a stopped program is not sampled
     assert tree.pid == os.getpid() and child.pid in tree.members
     assert tree.rss > psutil.Process().memory_info().rss  # this process and the child
+    assert 0 < tree.pss < tree.rss  # the two Pythons share their interpreter's pages
     assert taken.spark_job is None
