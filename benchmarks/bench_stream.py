@@ -12,6 +12,9 @@ Throughput:
   over `--tune-trades` rows before the rounds (printed). Its clock runs from the first request built to the
   last acknowledged, batch building included.
 - Per-row loop: one prepared statement per row, 64 in flight (the baseline before), once, as a second line.
+- CPU: over each side's timed window, the machine's busy cores and the cores (and CPU-µs a row) of Cassandra,
+  Kafka, the Spark job (its JVM; on a cluster also the workers and their executors) and the fast writer's
+  own process (`benchmarks.cpu_use`), each side's rounds together: which process bounds each side.
 - Rounds: `--rounds` (3) job runs and fast-writer runs alternate, each into a fresh keyspace (and topic), so
   both meet the same spells of load on this shared machine; each side's figure is the median of its runs.
 
@@ -25,8 +28,10 @@ up is reported too. Results: printed, and var/bench/stream.json; the machine's l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
+import re
 import statistics
 import time
 from collections import defaultdict
@@ -35,10 +40,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
+from benchmarks.cpu_use import CpuMeter, CpuUse, describe, mean_use
 from benchmarks.figures import load_average, probe_latency
 from finnhub_pipeline.stream_process import stop_job
 from jobs.spark_stream import cql
@@ -51,13 +58,15 @@ from stack.reset_checkpoint import resume
 from stack.settings import RuntimeSettings
 from testkit.cassandra import create_keyspace
 from testkit.kafka import create_topics
-from testkit.runtime import free_port
+from testkit.runtime import free_port, stack_supervisor
 from testkit.stream import LOAD_SYMBOLS, Probes, SparkJob, SteadyLoad, job_env, produce, trade_value
 
 BATCH_SIZES = (25, 50, 100, 200, 400)
 CONCURRENCIES = (8, 16, 32, 64, 128, 256)
 WRITE_ATTEMPTS = 5
 """The fast writer's tries per batch: a cluster on 2 cores times out some writes at high concurrency."""
+FAST_WRITER = "fast writer"
+"""The fast writer's CPU group and its entry in the results' `cpu`, beside each job placement's."""
 TUNING_CONCURRENCY = 64
 """The concurrency the batch-size sweep runs at (the job's default); the concurrency sweep then runs at the
 best batch size."""
@@ -283,6 +292,24 @@ def job_overrides(args: argparse.Namespace) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in args.job_env)
 
 
+def program_processes(settings: RuntimeSettings, prefix: str) -> list[psutil.Process]:
+    """The running processes of the stack's programs named `prefix` or `prefix-N` (one per node)."""
+    found = []
+    for name, state in stack_supervisor(settings).programs().items():
+        if state.state == "RUNNING" and state.pid and re.fullmatch(rf"{prefix}(-[0-9]+)?", name):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.append(psutil.Process(state.pid))
+    return found
+
+
+def engine_processes(settings: RuntimeSettings) -> dict[str, list[psutil.Process]]:
+    """Cassandra's and Kafka's processes: the CPU groups both sides share."""
+    return {
+        "cassandra": program_processes(settings, "cassandra"),
+        "kafka": program_processes(settings, "kafka"),
+    }
+
+
 def job_round(
     connection: KafkaConnection,
     cassandra: CassandraConnection,
@@ -291,10 +318,12 @@ def job_round(
     workdir: Path,
     values: Sequence[dict[str, Any]],
     placement: Placement,
+    engines: dict[str, list[psutil.Process]],
+    workers: list[psutil.Process],
     overrides: dict[str, str] | None = None,
-) -> float:
+) -> tuple[float, CpuUse]:
     """One job run over `values` waiting in a fresh topic: trades/s from its first rows written to its last
-    (each batch counts its trades once its bars are written too)."""
+    (each batch counts its trades once its bars are written too), and the CPU use over that window."""
     create_topics(connection, name)
     create_keyspace(admin, name, placement.replication_factor)
     produce(connection, name, list(values))
@@ -308,16 +337,21 @@ def job_round(
             if not job.alive():
                 raise SystemExit(f"the Spark job exited; see {job.log}")
             time.sleep(0.05)
+        assert job.popen is not None
+        # In local mode the executors are the job's own JVM; on a cluster, the workers' children.
+        meter = CpuMeter({**engines, "spark job": [psutil.Process(job.popen.pid), *workers]})
+        meter.start()
         started = time.perf_counter()
         while written() < len(values):
             if not job.alive():
                 raise SystemExit(f"the Spark job exited; see {job.log}")
             time.sleep(0.05)
         seconds = time.perf_counter() - started
+        cpu = meter.stop(len(values) - int(first))
     finally:
         job.stop()
         admin.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
-    return (len(values) - first) / seconds
+    return (len(values) - first) / seconds, cpu
 
 
 def throughput(
@@ -332,25 +366,32 @@ def throughput(
         keyspaces.drop_all()
         job_rates: dict[str, list[float]] = {placement.name: [] for placement in where}
         fast_rates: list[float] = []
+        cpu: dict[str, list[CpuUse]] = defaultdict(list)
         loads: list[str] = []
+        engines = engine_processes(settings)
+        workers = program_processes(settings, "spark-worker")
         for attempt in range(args.rounds):
             for number, placement in enumerate(where):
-                job_rates[placement.name].append(
-                    job_round(
-                        settings.kafka_connection(),
-                        settings.cassandra_connection(),
-                        admin,
-                        f"{name}_job{attempt}_{number}",
-                        workdir,
-                        values,
-                        placement,
-                        job_overrides(args),
-                    )
+                rate, job_cpu = job_round(
+                    settings.kafka_connection(),
+                    settings.cassandra_connection(),
+                    admin,
+                    f"{name}_job{attempt}_{number}",
+                    workdir,
+                    values,
+                    placement,
+                    engines,
+                    workers,
+                    job_overrides(args),
                 )
+                job_rates[placement.name].append(rate)
+                cpu[placement.name].append(job_cpu)
             session = keyspaces.new(f"fast{attempt}")
-            fast_rates.append(
-                len(rows.trades) / fast_write(session, rows, tuning["batch_rows"], tuning["concurrency"])
-            )
+            meter = CpuMeter({**engines, FAST_WRITER: [psutil.Process()]})
+            meter.start()
+            seconds = fast_write(session, rows, tuning["batch_rows"], tuning["concurrency"])
+            cpu[FAST_WRITER].append(meter.stop(len(rows.trades)))
+            fast_rates.append(len(rows.trades) / seconds)
             keyspaces.drop_all()
             loads.append(load_average())
             jobs = ", ".join(f"{job} {rates[-1]:,.0f} trades/s" for job, rates in job_rates.items())
@@ -362,7 +403,8 @@ def throughput(
         per_row = len(rows.trades) / per_row_write(keyspaces.new("per_row"), rows)
     finally:
         keyspaces.drop_all()
-    return throughput_result(args.trades, len(rows.bars), tuning, job_rates, fast_rates, loads, per_row)
+    result = throughput_result(args.trades, len(rows.bars), tuning, job_rates, fast_rates, loads, per_row)
+    return result | {"cpu": {side: mean_use(uses).as_json() for side, uses in cpu.items()}}
 
 
 def throughput_result(
@@ -544,6 +586,8 @@ def main() -> None:
             f"{tuning['concurrency']} in flight)"
         )
         print(f"ratio                                       : {t['ratio']:.3f} (goal ≥ 0.5)")
+        for side, use in t["cpu"].items():
+            print(f"CPU, {side:<39}: {describe(use)}")
         for job, figures in t.get("placements", {}).items():
             print(f"{job:<44}: {figures['trades_per_s']:>9,} trades/s ({rounds})")
         if "scaling" in t:
