@@ -129,6 +129,15 @@ def peak(samples: Sequence[MemorySample]) -> MemorySample:
     return max(samples, key=lambda sample: sample.stack_pss)
 
 
+def outermost(trees: Sequence[Tree]) -> list[Tree]:
+    """The trees that are in no other one's. The job's JVM forks helpers (a shell to set a file's
+    permissions) that carry its command line until they exec: found as JVMs of their own, they would count
+    twice and look like a restart."""
+    return [
+        tree for tree in trees if not any(tree.pid in other.members for other in trees if other is not tree)
+    ]
+
+
 # --- sampling the running stack -----------------------------------------------------------------------------
 def tree_memory(root: psutil.Process) -> Tree | None:
     """The RSS and PSS of `root` and its descendants; None when `root` has exited. A descendant that exits
@@ -157,7 +166,9 @@ def take_sample(supervisor: Supervisor, settings: RuntimeSettings, started: floa
             tree = None
         if tree is not None:
             programs[name] = tree
-    jobs = [tree for jvm in job_processes(settings.checkpoint_dir) if (tree := tree_memory(jvm)) is not None]
+    jobs = outermost(
+        [tree for jvm in job_processes(settings.checkpoint_dir) if (tree := tree_memory(jvm)) is not None]
+    )
     job = None
     if jobs:  # one spark-submit JVM, unless a restarted job overlaps the old one's exit
         job = Tree(

@@ -11,7 +11,16 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.stack_memory import MIB, SPARK_JOB, MemorySample, Tree, growth, restarts, take_sample
+from benchmarks.stack_memory import (
+    MIB,
+    SPARK_JOB,
+    MemorySample,
+    Tree,
+    growth,
+    outermost,
+    restarts,
+    take_sample,
+)
 from stack.supervisor import ProgramState
 
 from .memory_samples import sample
@@ -31,6 +40,15 @@ def test_a_spark_job_outside_every_program_is_added_to_the_stack() -> None:
 
     assert orphan.stack_pss == 1_300 * MIB
     assert orphan.stack_rss == 1_500 * MIB
+
+
+def test_a_child_of_the_job_that_looks_like_the_job_is_counted_within_it_only() -> None:
+    job = Tree(21, 1_200 * MIB, 1_000 * MIB, frozenset({21, 22, 23}))
+    forked = Tree(23, 1_100 * MIB, 500 * MIB, frozenset({23}))  # the JVM's child, before it execs
+    restarted = Tree(30, 900 * MIB, 800 * MIB, frozenset({30}))
+
+    assert outermost([forked, job]) == [job]
+    assert outermost([job, restarted]) == [job, restarted]
 
 
 def test_growth_runs_from_the_five_minute_sample_to_the_last() -> None:
