@@ -65,6 +65,8 @@ def _insert(table: str, fields: tuple[str, ...], time_of_writing: str) -> str:
 TRADES_INSERT = _insert(contracts.TRADES_TABLE, TradeRow._fields, "ingested_at")
 TRADES_PARTITION_KEY_COLUMNS = 4
 """(symbol, trade_year, trade_month, trade_day): the leading values of a TRADES_INSERT row."""
+TRADES_PRIMARY_KEY_COLUMNS = 6
+"""The partition key, trade_ts_ms and trade_id: the leading values of a TRADES_INSERT row, its primary key."""
 DEAD_LETTERS_INSERT = _insert(contracts.DEAD_LETTER_TABLE, DeadLetterRow._fields, "rejected_at")
 
 WINDOW_TRADES_SELECT = (

@@ -23,6 +23,7 @@ from jobs.spark_stream.cql import (
     DEAD_LETTERS_INSERT,
     TRADES_INSERT,
     TRADES_PARTITION_KEY_COLUMNS,
+    TRADES_PRIMARY_KEY_COLUMNS,
     WINDOW_TRADES_SELECT,
     DeadLetterRow,
     TradeRow,
@@ -74,9 +75,13 @@ def upsert_rows(
 
 
 def write_trades(target: CassandraTarget, trades: Iterable[TradeRow], *, ingested_at_ms: int) -> None:
-    """Upsert a batch's trades into `trades_v2`."""
+    """Upsert a batch's trades into `trades_v2`, each row once."""
+    # A trade sent twice (the producer delivers at least once) can come twice in one batch. Two writes of one
+    # row in one batch statement share its timestamp and Cassandra merges them: the `conditions` list would
+    # hold its elements twice. The last one (the highest Kafka offset) is written, as separate writes would.
+    unique = {trade[:TRADES_PRIMARY_KEY_COLUMNS]: trade for trade in trades}
     # Many trades of a batch share a Cassandra partition (a symbol's UTC day): batched per partition.
-    params = (trade_params(trade, ingested_at_ms) for trade in trades)
+    params = (trade_params(trade, ingested_at_ms) for trade in unique.values())
     upsert_rows(
         target,
         TRADES_INSERT,

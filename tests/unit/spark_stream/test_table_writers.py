@@ -5,7 +5,9 @@ Cassandra is replaced by an in-memory stand-in for `execute_all`; the real round
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from services import contracts
 from services.cassandra_session import CassandraConnection
 
 TARGET = CassandraTarget(CassandraConnection(consistency="LOCAL_QUORUM"), "trading", 8, 1)
+ROOT = Path(__file__).resolve().parents[3]
 MINUTE = 1_700_000_040_000  # 2023-11-14T22:14:00Z
 
 
@@ -171,6 +174,31 @@ def test_trade_row_binds_each_value_to_its_column(monkeypatch: pytest.MonkeyPatc
             "ingested_at": MINUTE + 9,
         }
     ]
+
+
+def test_a_trade_twice_in_a_batch_is_written_once_the_last_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two writes of one row in one batch statement would share its timestamp: Cassandra would merge them and
+    # store the `conditions` list's elements twice.
+    cassandra = FakeCassandra([])
+    monkeypatch.setattr(table_writers, "execute_all", cassandra)
+    monkeypatch.setattr(table_writers, "execute_batched", cassandra.batched)
+    first = cql.TradeRow("AAPL", 2023, 11, 14, MINUTE, "f-0", 1.5, 2.0, ["1"], MINUTE + 7, 2, 9)
+    other = first._replace(trade_id="f-1", kafka_offset=10)
+    again = first._replace(kafka_offset=11)
+
+    table_writers.write_trades(TARGET, [first, other, again], ingested_at_ms=MINUTE + 9)
+
+    written = cassandra.writes[contracts.TRADES_TABLE]
+    assert [(row["trade_id"], row["kafka_offset"]) for row in written] == [("f-0", 11), ("f-1", 10)]
+
+
+def test_the_leading_trade_fields_are_the_tables_primary_key() -> None:
+    schema = (ROOT / "sql" / "cql" / "V002__trades_v2.cql").read_text()
+    key = re.search(r"PRIMARY KEY \(\((.*?)\), (.*?)\)", schema)
+    assert key is not None
+    columns = [name.strip() for part in key.groups() for name in part.split(",")]
+    fields = cql.TradeRow._fields
+    assert [cql.CQL_COLUMN_OF_FIELD.get(f, f) for f in fields[: cql.TRADES_PRIMARY_KEY_COLUMNS]] == columns
 
 
 def dead_letter_row() -> cql.DeadLetterRow:
