@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import socket
 import ssl
 import subprocess
 from pathlib import Path
@@ -21,6 +22,11 @@ def test_the_cluster_routes_within_the_local_dc_at_the_connections_consistency()
     assert profile.consistency_level == ConsistencyLevel.QUORUM
     assert profile.load_balancing_policy._child_policy.local_dc == "datacenter1"
     assert cluster.ssl_context is None and cluster.auth_provider is None
+
+
+def test_the_cluster_sends_requests_without_waiting_for_acknowledgements() -> None:
+    cluster = cassandra_cluster(CassandraConnection())
+    assert (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) in cluster.sockopts
 
 
 @pytest.fixture
