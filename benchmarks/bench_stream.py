@@ -81,8 +81,14 @@ def job_metric(job: SparkJob, name: str, **labels: str) -> dict[str, float]:
 
 
 # --- throughput: the rows, the fast raw writer, the job -----------------------------------------------------
+BACKLOG_MS = 3_600_000
+"""The trade times of a throughput round span the last hour."""
+
+
 def bench_values(trades: int) -> list[dict[str, Any]]:
-    now_ms = int(time.time() * 1000)
+    """`trades` trades of the last hour in time order, as a backlog waits in Kafka after an outage: a batch
+    of the job then touches the few minutes it holds, not every minute of the hour."""
+    start_ms = int(time.time() * 1000) - BACKLOG_MS
     rng = random.Random(1)
     return [
         trade_value(
@@ -90,7 +96,7 @@ def bench_values(trades: int) -> list[dict[str, Any]]:
             rng.choice(LOAD_SYMBOLS),
             round(rng.uniform(1, 1000), 4),
             rng.choice((0.0, 0.25, 100.0)),
-            now_ms - rng.randrange(0, 3_600_000),
+            start_ms + i * BACKLOG_MS // trades,
         )
         for i in range(trades)
     ]

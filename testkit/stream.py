@@ -158,10 +158,13 @@ def produce(
     """Records as the producer writes them (keyed by symbol), or raw bytes as they are."""
     producer = trade_producer(connection)
     for value in values:
-        if isinstance(value, bytes):
-            producer.produce(topic, value, key)
-        else:
-            producer.produce(topic, orjson.dumps(value), value["symbol"].encode())
+        record = (value, key) if isinstance(value, bytes) else (orjson.dumps(value), value["symbol"].encode())
+        while True:
+            try:
+                producer.produce(topic, *record)
+                break
+            except BufferError:  # the local queue is full: wait for deliveries to free it
+                producer.poll(0.1)
         producer.poll(0)
     assert producer.flush(60) == 0
 
