@@ -133,7 +133,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--stream-args",
-        default="--trades 60000 --tune-trades 20000 --rounds 3 --latency-runs 1 --warmup-seconds 30",
+        default="--trades 60000 --tune-trades 20000 --rounds 3 --latency-runs 1 --warmup-seconds 30 "
+        "--job-env SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER=20000",
         help="bench-stream's arguments (the first latency run is the one compared)",
     )
     args = parser.parse_args()

@@ -3,15 +3,18 @@ next to the fastest plain cassandra-driver writer of the same rows on this machi
 end-to-end latency (record produced → row readable, and → bar reflecting it) at a steady 1,000 trades/s.
 
 Throughput:
-- Input: `--trades` trades (10 symbols, trade times over the last hour: ~600 bars), all waiting in Kafka
-  before the job starts, so it runs flat out; its clock runs from its first rows written to the last (Spark's
-  start-up is not counted), and the trades count once although each also updates a bar.
+- Input: `--trades` trades (10 symbols, trade times over the last hour in time order: ~600 bars), all
+  waiting in Kafka before the job starts, as after an outage, so it runs flat out in batches of its deployed
+  size (SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER); its clock runs from its first batch written to its last (the
+  first batch, with Spark's start-up, is not timed), and the trades count once although each also updates
+  a bar.
 - Fast raw writer: the same trade rows, and their bars computed once in Python (`bars.compute_bar`, not
   timed), upserted with prepared statements from one Python process as UNLOGGED batches that each hold one
   Cassandra partition, many in flight. Batch size and concurrency are chosen by measuring: a sweep of each
   over `--tune-trades` rows before the rounds (printed). Its clock runs from the first request built to the
   last acknowledged, batch building included.
-- Per-row loop: one prepared statement per row, 64 in flight (the baseline before), once, as a second line.
+- Per-row loop: one prepared statement per row, 64 in flight (the baseline before), once over
+  `--tune-trades` rows, as a second line.
 - CPU: over each side's timed window, the machine's busy cores and the cores (and CPU-µs a row) of Cassandra,
   Kafka, the Spark job (its JVM; on a cluster also the workers and their executors) and the fast writer's
   own process (`benchmarks.cpu_use`), each side's rounds together: which process bounds each side.
@@ -50,6 +53,7 @@ from benchmarks.figures import load_average, probe_latency
 from finnhub_pipeline.stream_process import stop_job
 from jobs.spark_stream import cql
 from jobs.spark_stream.bars import BarTrade, compute_bar, window_start_ms
+from jobs.spark_stream.settings import StreamSettings
 from services import contracts
 from services.cassandra_session import CassandraConnection, cassandra_session
 from services.kafka_options import KafkaConnection
@@ -298,6 +302,22 @@ def job_overrides(args: argparse.Namespace) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in args.job_env)
 
 
+TIMED_BATCHES = 2
+"""Full batches of the job a throughput round times, at least (its first batch is not timed)."""
+
+
+def check_round_size(trades: int, overrides: dict[str, str]) -> None:
+    """Stop with one line unless `trades` fill the job's first batch and TIMED_BATCHES more."""
+    variable = "SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER"
+    cap = int(overrides.get(variable, StreamSettings.model_fields["max_offsets_per_trigger"].default))
+    if trades < (1 + TIMED_BATCHES) * cap:
+        raise SystemExit(
+            f"bench-stream: --trades {trades:,} is fewer than {1 + TIMED_BATCHES} of the job's batches "
+            f"({variable}={cap:,}), and its first batch is not timed: raise --trades or lower the batch "
+            f"with --job-env {variable}=..."
+        )
+
+
 def program_processes(settings: RuntimeSettings, prefix: str) -> list[psutil.Process]:
     """The running processes of the stack's programs named `prefix` or `prefix-N` (one per node)."""
     found = []
@@ -363,6 +383,7 @@ def job_round(
 def throughput(
     settings: RuntimeSettings, admin: Session, name: str, workdir: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
+    check_round_size(args.trades, job_overrides(args))
     values = bench_values(args.trades)
     rows = Rows(values)
     where = placements(settings)
@@ -406,7 +427,8 @@ def throughput(
                 f"(load average {loads[-1]})",
                 flush=True,
             )
-        per_row = len(rows.trades) / per_row_write(keyspaces.new("per_row"), rows)
+        per_row_rows = Rows(values[: args.tune_trades])
+        per_row = len(per_row_rows.trades) / per_row_write(keyspaces.new("per_row"), per_row_rows)
     finally:
         keyspaces.drop_all()
     result = throughput_result(args.trades, len(rows.bars), tuning, job_rates, fast_rates, loads, per_row)
@@ -545,7 +567,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--trades", type=int, default=100_000, help="throughput: trades per round")
+    parser.add_argument(
+        "--trades", type=int, default=480_000, help="throughput: trades per round (4 of the job's batches)"
+    )
     parser.add_argument("--tune-trades", type=int, default=40_000, help="throughput: rows per tuning trial")
     parser.add_argument("--rounds", type=int, default=3, help="throughput: alternating rounds")
     parser.add_argument("--rate", type=int, default=1_000, help="latency: trades/s")

@@ -1,11 +1,12 @@
 """The driver's book of recent bars: each recent window's distinct trades with the running figures of its bar
 (`bars.WindowTrades`), so that a batch's bars cost its own trades, not a re-read of every minute it touched.
 
-`BatchWriter` adds each batch's written trades here and writes the bars it gets back. A window the book does
-not hold (after a start or a failed batch, a late trade into an old minute, an evicted minute) or cannot
-extend safely (a trade key seen before with other figures) is read back from `trades_v2` whole instead, as
-every bar was before the book existed: the book only ever holds exactly what `trades_v2` holds for its
-windows (see README.md, "Exactly-once bars").
+Before a batch's writes, `BatchWriter` reads from `trades_v2` the windows of the batch the book does not
+hold (after a start or a failed batch, a late trade into an old minute, an evicted minute); once the
+batch's trades are written it adds them here and writes the bars it gets back. A window the book cannot
+extend safely (a trade key seen before with other figures) is read back whole after the writes instead:
+the book only ever holds exactly what `trades_v2` holds for its windows (see README.md, "Exactly-once
+bars").
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class BarBook:
         self.max_trades = max_trades
         self.windows: dict[Window, WindowTrades] = {}
         """Least recently touched first."""
+
+    def missing(self, windows: Iterable[Window]) -> list[Window]:
+        """The windows of `windows` the book does not hold: to read from `trades_v2` (then `load`)."""
+        return [window for window in windows if window not in self.windows]
 
     def add(self, trades: Mapping[Window, Sequence[BarTrade]]) -> list[Window]:
         """Add each window's trades to the window held; return the windows to read back from `trades_v2`

@@ -45,7 +45,7 @@ def split_outcomes(table: pa.Table) -> BatchRows:
 
 def collect_outcomes(outcome_rows: DataFrame) -> BatchRows:
     """Run the batch's one Spark job (read Kafka, parse, validate) and bring its rows to the driver."""
-    # At most one task per core: the job then finishes in one wave of tasks, not two (3 Kafka partitions on
-    # 2 cores). Coalescing joins whole Kafka partitions and needs no shuffle.
+    # One task per core, in one wave: coalescing joins the source's offset ranges (`sources.min_partitions`,
+    # cut in proportion to each Kafka partition's share of the batch) in equal numbers, without a shuffle.
     cores = outcome_rows.sparkSession.sparkContext.defaultParallelism
     return split_outcomes(outcome_rows.coalesce(cores).toArrow())

@@ -2,9 +2,9 @@
 anything. It collects the batch (`batch_rows`), writes its dead letters and trades (`table_writers`), runs
 the bar step (`bar_book`), and feeds the metrics and the batch's log line.
 
-Per micro-batch: dead letters, then trades, then the bars of every minute the batch touched, each a function
-of all of that minute's stored trades. All writes are idempotent upserts; any failure fails the batch so
-Spark replays it.
+Per micro-batch: the minutes the bar book lacks read from `trades_v2`, dead letters, then trades, then the
+bars of every minute the batch touched, each a function of all of that minute's stored trades. All writes are
+idempotent upserts; any failure fails the batch so Spark replays it.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ class BatchWriter:
     """Every write of the job, and its driver-side state: the metrics, the event-time clock and the bar book.
 
     A batch is one Spark job (Kafka, parsing, validation, on the executors) whose rows the driver collects
-    as Arrow; the driver writes them, then adds the trades to the bar book (reading back from `trades_v2`
-    the windows it does not hold) and writes the touched bars.
+    as Arrow; the driver reads from `trades_v2` the windows the bar book does not hold, writes the rows, then
+    adds the trades to the bar book and writes the touched bars.
     """
 
     def __init__(
@@ -94,6 +94,10 @@ class BatchWriter:
         trades, dead_letters = collect_outcomes(outcome_rows)
         steps_ms = {BatchStep.COLLECT: self.now_ms() - collect_started_ms}
         rejected = collections.Counter(dead_letter.reason for dead_letter in dead_letters)
+        bar_trades = trades_by_window(trades)
+        bars_started_ms = self.now_ms()
+        read_before = self._read_unheld_windows(epoch_id, bar_trades)
+        bars_ms = self.now_ms() - bars_started_ms
         steps: list[tuple[BatchStep, str, int, Callable[[], None]]] = [
             (
                 BatchStep.DEAD_LETTERS,
@@ -126,11 +130,10 @@ class BatchWriter:
             LATENCY_BOUNDS_SECONDS,
         )
 
-        bar_trades = trades_by_window(trades)
         bars_started_ms = self.now_ms()
-        read_back = self._write_bars(epoch_id, bar_trades, started_ms)
+        read_after = self._write_bars(epoch_id, bar_trades, started_ms)
         if bar_trades:
-            steps_ms[BatchStep.BARS] = self.now_ms() - bars_started_ms
+            steps_ms[BatchStep.BARS] = bars_ms + self.now_ms() - bars_started_ms
 
         self.metrics.rows_written.labels(table=contracts.DEAD_LETTER_TABLE).inc(len(dead_letters))
         self.metrics.rows_written.labels(table=contracts.TRADES_TABLE).inc(len(trades))
@@ -151,15 +154,38 @@ class BatchWriter:
             len(dead_letters),
             stats.late_count,
             len(bar_trades),
-            read_back,
+            read_before + read_after,
             self.bar_book.trade_count,
             self.now_ms() - started_ms,
             ",".join(f"{step.value}:{ms}" for step, ms in steps_ms.items()) or "none",
         )
 
+    def _read_unheld_windows(self, epoch_id: int, bar_trades: dict[Window, list[BarTrade]]) -> int:
+        """The bar step's first half, before the batch writes anything: the windows the bar book does not hold
+        loaded into it from `trades_v2` (what it held before the batch; the batch's trades are added once
+        written); return how many were read.
+
+        Read before rather than after the writes, it returns only the trades of earlier batches: nothing for a
+        new minute, where a read after the writes would fetch back every trade the batch just wrote. A read that
+        sees some of the batch's own trades already (an earlier, failed attempt at it wrote them) changes
+        nothing: each trade key is held once.
+        """
+        to_read = self.bar_book.missing(bar_trades)
+        if not to_read:
+            return 0
+        try:
+            stored = self.writers.window_trades(self.target, to_read)
+        except Exception as error:
+            self._count_failure(epoch_id, contracts.AGGREGATES_TABLE, len(bar_trades), error_summary(error))
+            raise
+        for window, window_stored in zip(to_read, stored, strict=True):
+            self.bar_book.load(window, window_stored)
+        return len(to_read)
+
     def _write_bars(self, epoch_id: int, bar_trades: dict[Window, list[BarTrade]], started_ms: int) -> int:
-        """The bar step: the batch's trades into the bar book, the windows it does not hold read back from
-        `trades_v2`, every touched window's bar upserted; return how many windows were read back.
+        """The bar step's second half, after the trades are written: the batch's trades into the bar book,
+        the windows it cannot extend safely read back whole from `trades_v2`, every touched window's bar
+        upserted; return how many windows were read back.
 
         Bars are written at the batch's start time (µs, and always later than the previous batch's), so a
         later batch's bar wins over an earlier one in Cassandra whatever the order the writes land in.

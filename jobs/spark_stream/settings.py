@@ -40,8 +40,11 @@ class StreamSettings(KafkaClientSettings, CassandraClientSettings):
     """`earliest`, `latest` or a Unix time in ms (the first record at or after it). Only used when the
     checkpoint is empty; afterwards the checkpoint decides where to resume."""
     max_offsets_per_trigger: int = Field(
-        default=20_000, gt=0, validation_alias="SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER"
+        default=120_000, gt=0, validation_alias="SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER"
     )
+    """Records per batch at most: a catch-up's batch size. A batch costs ~0.3 s of Spark's own besides its
+    rows, so big batches catch up faster (`make bench-stream`: 16,500 trades/s at 60,000, ~19,500 at
+    120,000); a batch of 120,000 holds ~80 MB on the driver while it is written."""
     fail_on_data_loss: bool = Field(default=True, validation_alias="SPARK_STREAM_FAIL_ON_DATA_LOSS")
 
     # --- Spark ---

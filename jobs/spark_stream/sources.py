@@ -25,6 +25,19 @@ def starting_position_options(settings: StreamSettings) -> dict[str, str]:
     }
 
 
+RANGES_PER_CORE = 4
+"""Offset ranges a batch is cut into per core (the source's `minPartitions`), for `batch_rows` to coalesce
+into one task per core of near-equal size: trades are keyed by symbol, so one Kafka partition can hold most
+of a batch (7 of the 10 symbols of `make bench-stream`), and one task per Kafka partition would leave a
+core idle."""
+
+
+def min_partitions(spark: SparkSession) -> int:
+    """The source's `minPartitions`: RANGES_PER_CORE offset ranges per core. Spark cuts each Kafka
+    partition's range of a batch into pieces in proportion to its size."""
+    return spark.sparkContext.defaultParallelism * RANGES_PER_CORE
+
+
 def read_trade_records(spark: SparkSession, settings: StreamSettings) -> DataFrame:
     """An unbounded DataFrame of the topic's records, resumed from the checkpoint when there is one."""
     return (
@@ -33,6 +46,7 @@ def read_trade_records(spark: SparkSession, settings: StreamSettings) -> DataFra
         .option("subscribe", settings.topic)
         .options(**starting_position_options(settings))
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        .option("minPartitions", min_partitions(spark))
         .option("failOnDataLoss", str(settings.fail_on_data_loss).lower())
         .load()
     )

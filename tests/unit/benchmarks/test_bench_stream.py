@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from benchmarks.bench_stream import Placement, placements, throughput_result
+import pytest
+
+from benchmarks.bench_stream import Placement, check_round_size, placements, throughput_result
 from stack.settings import RuntimeSettings
 
 
@@ -44,3 +46,10 @@ def test_a_single_node_run_keeps_its_figures_and_has_no_scaling() -> None:
 
     assert result["job_trades_per_s"] == 4_000
     assert "placements" not in result and "scaling" not in result
+
+
+def test_a_round_must_fill_the_job_s_untimed_first_batch_and_two_more() -> None:
+    check_round_size(360_000, {})  # three batches of the deployed 120,000
+    check_round_size(60_000, {"SPARK_STREAM_MAX_OFFSETS_PER_TRIGGER": "20000"})
+    with pytest.raises(SystemExit, match=r"--trades 100,000 is fewer than 3 of the job's batches"):
+        check_round_size(100_000, {})

@@ -32,13 +32,17 @@ class StoredTrades:
 
 
 def run_batch(book: BarBook, stored: StoredTrades, batch: dict[Window, list[BarTrade]]) -> list[Window]:
-    """What the writer does: trades written first, then added to the book, the windows it lacks read back."""
+    """What the writer does: the windows the book lacks read first, then the trades written and added to the
+    book, the windows it cannot extend read back; return the windows read, before and after."""
+    read_before = book.missing(batch)
+    for window in read_before:
+        book.load(window, stored.read(window))
     stored.write(batch)
-    to_read = book.add(batch)
-    for window in to_read:
+    read_after = book.add(batch)
+    for window in read_after:
         book.load(window, stored.read(window))
     book.evict()
-    return to_read
+    return read_before + read_after
 
 
 def test_a_window_is_read_back_once_then_extended_with_each_batch_s_trades() -> None:

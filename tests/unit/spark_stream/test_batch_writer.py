@@ -71,9 +71,18 @@ class RecordedTrades:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.windows_read: list[Window] = []
+        self.trade_ids_read: dict[Window, list[str]] = {}
+        """The trade ids each window's last read returned."""
 
     def __call__(self, target: CassandraTarget, windows: list[Window]) -> list[list[BarTrade]]:
         self.windows_read.extend(windows)
+        stored = self._stored(windows)
+        self.trade_ids_read.update(
+            {window: [t.trade_id for t in trades] for window, trades in zip(windows, stored, strict=True)}
+        )
+        return stored
+
+    def _stored(self, windows: list[Window]) -> list[list[BarTrade]]:
         stored: dict[tuple[str, int, str], BarTrade] = {}
         for row in recorded(self.path, contracts.TRADES_TABLE):
             trade = BarTrade(row["trade_ts_ms"], row["trade_id"], row["price"], row["volume"])
@@ -198,6 +207,28 @@ def test_later_batches_extend_the_bar_book_and_write_later_bars(
     assert reads.windows_read == [Window("AAPL", 2023, 11, 14, MINUTE)]
     times = [row["write_time_us"] for row in bar_rows]
     assert times == sorted(set(times)) and times[0] == NOW_MS * 1000
+
+
+def test_a_minute_the_book_lacks_is_read_before_the_batch_writes_so_a_new_minute_reads_nothing_back(
+    kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    writer, reads = writer_recording_reads(tmp_path, registry)
+    # A trade an earlier run of the job stored: the book, empty at start, does not hold its minute.
+    earlier = TradeRow("AAPL", 2023, 11, 14, MINUTE + 1, "earlier", 9.0, 1.0, [], MINUTE + 1, 0, 0)
+    RecordingWriter(tmp_path / "writes.jsonl", contracts.TRADES_TABLE)(TARGET, [earlier])
+    values = [
+        encoded(trade_id="a", trade_ts_ms=MINUTE + 2),
+        encoded(trade_id="new-minute", trade_ts_ms=MINUTE + 60_000),
+    ]
+    write_micro_batch(writer, kafka_records(values).coalesce(1), 1)
+
+    this_minute, next_minute = (Window("AAPL", 2023, 11, 14, start) for start in (MINUTE, MINUTE + 60_000))
+    assert reads.trade_ids_read == {this_minute: ["earlier"], next_minute: []}
+    bars = recorded(tmp_path / "writes.jsonl", contracts.AGGREGATES_TABLE)
+    assert [(bar["window_start_ms"], bar["trade_count"], bar["open"]) for bar in bars] == [
+        (MINUTE, 2, 9.0),
+        (MINUTE + 60_000, 1, 189.5),
+    ]
 
 
 def test_batch_steps_are_timed_and_the_spark_step_is_the_rest_of_the_batch(
