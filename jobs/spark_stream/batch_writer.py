@@ -165,10 +165,10 @@ class BatchWriter:
         loaded into it from `trades_v2` (what it held before the batch; the batch's trades are added once
         written); return how many were read.
 
-        Read before rather than after the writes, it returns only the trades of earlier batches: nothing for a
-        new minute, where a read after the writes would fetch back every trade the batch just wrote. A read that
-        sees some of the batch's own trades already (an earlier, failed attempt at it wrote them) changes
-        nothing: each trade key is held once.
+        Read before rather than after the writes, it returns only the trades of earlier batches: nothing for
+        a new minute, where a read after the writes would fetch back every trade the batch just wrote. A read
+        that sees some of the batch's own trades already (an earlier, failed attempt at it wrote them)
+        changes nothing: each trade key is held once.
         """
         to_read = self.bar_book.missing(bar_trades)
         if not to_read:
