@@ -34,6 +34,11 @@ def log_dir(var_dir: Path = DEFAULT_VAR_DIR) -> Path:
     return var_dir / "log"
 
 
+def program_log(program: str, var_dir: Path = DEFAULT_VAR_DIR) -> Path:
+    """The file supervisord writes a program's output to (render.py's `stdout_logfile`)."""
+    return log_dir(var_dir) / f"{program}.log"
+
+
 def secrets_dir(var_dir: Path = DEFAULT_VAR_DIR) -> Path:
     """The secured runtime's certificates and passwords (0700; ENABLE_SSL=true)."""
     return var_dir / "secrets"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ import pytest
 from services.cassandra_session import cassandra_session as connect
 from stack.settings import RuntimeSettings, load_settings
 from stack.supervisor import Supervisor
+from testkit.diagnostics import stack_snapshot
 from testkit.runtime import run_stack, stack_supervisor
 
 # The cluster suite (tests/integration/cluster) switches the stack to TOPOLOGY=cluster and back (~10 min
@@ -59,3 +60,18 @@ def cassandra_session(runtime: RuntimeSettings) -> Iterator[Any]:
     session = connect(runtime.cassandra_connection())
     yield session
     session.cluster.shutdown()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed integration test's report carries the stack's state at that moment (testkit.diagnostics)."""
+    report: pytest.TestReport = yield
+    if report.failed and report.when == "call" and "runtime" in getattr(item, "fixturenames", ()):
+        try:
+            snapshot = stack_snapshot(load_settings())
+        except Exception as exc:  # the settings themselves may be what is broken
+            snapshot = f"(no snapshot: {type(exc).__name__}: {exc})"
+        report.sections.append(("stack at the failure", snapshot))
+    return report

@@ -53,7 +53,7 @@ def _supervisor(settings: RuntimeSettings) -> Supervisor:
 
 
 def _log(settings: RuntimeSettings, name: str) -> str:
-    path = settings.var_dir / "log" / f"{name}.log"
+    path = layout.program_log(name, settings.var_dir)
     try:
         return str(path.relative_to(os.getcwd()))
     except ValueError:

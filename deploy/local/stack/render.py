@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from string import Template
 
+from services import layout
+
 from . import alerting, security, topology
 from .settings import ROOT, RuntimeSettings
 from .topology import Node
@@ -89,7 +91,7 @@ def template_values(settings: RuntimeSettings) -> dict[str, str]:
         ROOT=str(ROOT),
         VAR_DIR=str(var),
         RUN_DIR=str(var / "run"),
-        LOG_DIR=str(var / "log"),
+        LOG_DIR=str(layout.log_dir(var)),
         # The alert rules' runbook links (Prometheus' external label runbook_base_url).
         RUNBOOK_BASE=alerting.runbook_base(settings),
         # YAML flow lists: one scrape target per expected producer replica, broker and Cassandra node.

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from services import layout
 from stack import alerting, render
 from stack.settings import RuntimeSettings
 
@@ -37,7 +38,10 @@ def test_every_program_gets_the_shared_restart_and_log_keys(rendered: Path) -> N
         parser.read(conf)
         (section,) = parser.sections()
         assert parser.get(section, "autorestart") == "true", conf
-        assert parser.get(section, "stdout_logfile").endswith("%(program_name)s.log"), conf
+        logfile = parser.get(section, "stdout_logfile")  # supervisord expands %(program_name)s
+        program = section.removeprefix("program:")
+        expected = layout.program_log(program, rendered.parent)
+        assert logfile.replace("%(program_name)s", program) == str(expected), conf
         assert "STACK_CONFIG_DIGEST=" in parser.get(section, "environment"), conf
 
 
