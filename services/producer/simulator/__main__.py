@@ -12,7 +12,7 @@ import signal
 import sys
 
 from services.producer.logs import configure_logging, log_event
-from services.producer.simulator.server import SimulatorServer
+from services.producer.simulator.server import SimulatorLoopFailed, SimulatorServer
 from services.producer.simulator.settings import SimulatorSettings
 
 logger = logging.getLogger("simulator")
@@ -45,6 +45,8 @@ def main() -> int:
         asyncio.run(run(server))
     except OSError as exc:  # typically the port is taken
         log_event(logger, "simulator_failed", logging.ERROR, error=f"{type(exc).__name__}: {exc}")
+        return 1
+    except SimulatorLoopFailed:  # logged as simulator_loop_failed; supervisord starts it again
         return 1
     return 0
 

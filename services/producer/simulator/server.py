@@ -45,6 +45,10 @@ GARBAGE_FRAMES = (
 """What the garbage fault sends, in turn: each is a frame the producer must dead-letter."""
 
 
+class SimulatorLoopFailed(RuntimeError):
+    """One of the server's loops (market, replay, ping) ended with an error; the server stopped."""
+
+
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -69,6 +73,7 @@ class SimulatorServer:
             replay.load_replay(settings.simulator_replay_file) if settings.simulator_replay_file else None
         )
         self.replay_started_at: float | None = None  # epoch seconds of the first replayed frame
+        self._loop_failure: SimulatorLoopFailed | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     async def serve(self, stop: asyncio.Event, ready: Callable[[int], None] | None = None) -> None:
@@ -98,10 +103,13 @@ class SimulatorServer:
             )
             loops = [
                 asyncio.create_task(
-                    self._replay_loop() if self._recording is not None else self._market_loop()
+                    self._replay_loop() if self._recording is not None else self._market_loop(),
+                    name=source,
                 ),
-                asyncio.create_task(self._ping_loop()),
+                asyncio.create_task(self._ping_loop(), name="ping"),
             ]
+            for task in loops:
+                task.add_done_callback(lambda task: self._loop_ended(task, stop))
             if ready is not None:
                 ready(self.port)
             try:
@@ -113,6 +121,18 @@ class SimulatorServer:
                 if self._sent_log is not None:
                     self._sent_log.close()
         log_event(logger, "simulator_stopped", **self.counts)
+        if self._loop_failure is not None:
+            raise self._loop_failure
+
+    def _loop_ended(self, task: asyncio.Task[None], stop: asyncio.Event) -> None:
+        """A loop that fails stops the server (its process exits 1 and its supervisor restarts it): a
+        simulator whose market loop died would still answer health checks and pings, and send no trade."""
+        if task.cancelled() or task.exception() is None:
+            return  # cancelled at shutdown, or a replay that has sent everything
+        error = task.exception()
+        log_event(logger, "simulator_loop_failed", logging.ERROR, loop=task.get_name(), error=repr(error))
+        self._loop_failure = SimulatorLoopFailed(f"the {task.get_name()} loop failed: {error!r}")
+        stop.set()
 
     # --- clients -----------------------------------------------------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
 import websocket
+
+from services.producer.simulator.server import SimulatorLoopFailed, SimulatorServer
+from services.producer.simulator.settings import SimulatorSettings
 
 StartSimulator = Any  # the conftest fixture: start_simulator(**settings) -> EmbeddedSimulator
 Client = Any  # the conftest FinnhubTestClient
@@ -84,3 +88,19 @@ def test_the_health_endpoint_answers_and_unknown_control_actions_are_404(
         client.control(simulator, "explode")
     missing.value.close()
     assert missing.value.code == 404
+
+
+def test_a_market_loop_that_fails_stops_the_server_with_its_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a healthy-looking server that answers pings and sends no trade: its process exits, is restarted."""
+    server = SimulatorServer(SimulatorSettings(simulator_port=0))
+
+    async def broken() -> None:
+        raise RuntimeError("tape torn")
+
+    monkeypatch.setattr(server, "_market_loop", broken)
+
+    with pytest.raises(SimulatorLoopFailed, match="the market loop failed: RuntimeError"):
+        asyncio.run(asyncio.wait_for(server.serve(asyncio.Event()), timeout=10))
+    assert "event=simulator_loop_failed loop=market" in caplog.text
