@@ -18,7 +18,7 @@ from pathlib import Path
 from services import layout
 from services.producer.metrics import METRIC_NAMES
 from stack.settings import RuntimeSettings
-from testkit.runtime import stack_supervisor
+from testkit.runtime import simulator_control, stack_supervisor
 
 PRODUCER_METRICS = tuple(
     METRIC_NAMES[key]
@@ -67,13 +67,8 @@ def _read(part: Callable[[], str]) -> str:
         return f"(unreadable: {type(exc).__name__}: {exc})"
 
 
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return str(response.read().decode())
-
-
 def _simulator(settings: RuntimeSettings) -> str:
-    stats = json.loads(_get(f"http://127.0.0.1:{settings.simulator_port}/control/stats"))
+    stats = simulator_control(settings, "stats")
     connections = stats.pop("connections", [])
     stats.pop("per_symbol", None)
     lines = [json.dumps(stats)]
@@ -82,7 +77,8 @@ def _simulator(settings: RuntimeSettings) -> str:
 
 
 def _producer_metrics(target: str) -> str:
-    text = _get(f"http://{target}/metrics")
+    with urllib.request.urlopen(f"http://{target}/metrics", timeout=5) as response:
+        text = response.read().decode()
     return "\n".join(line for line in text.splitlines() if line.startswith(PRODUCER_METRICS))
 
 

@@ -4,9 +4,12 @@ running stack's settings and supervisord, and free ports for the processes they 
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
+import urllib.request
+from typing import Any
 
 from finnhub_pipeline.stream_process import job_processes
 from services.configuration import ConfigError, exit_on_config_error
@@ -50,6 +53,15 @@ def require_stream_job(settings: RuntimeSettings, program: str) -> None:
             f"{program}: the stack's Spark job is not running (no spark-submit writing "
             f"{settings.checkpoint_dir}); is stream_supervisor unpaused? (make status, make logs-spark)"
         )
+
+
+def simulator_control(settings: RuntimeSettings, action: str) -> dict[str, Any]:
+    """The answer of the stack's simulator's control endpoint to `action` (`stats`, `silence?seconds=60`,
+    `resume`, ...)."""
+    url = f"http://127.0.0.1:{settings.simulator_port}/control/{action}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        answer: dict[str, Any] = json.load(response)
+    return answer
 
 
 def stack_supervisor(settings: RuntimeSettings) -> Supervisor:

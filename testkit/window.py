@@ -12,9 +12,7 @@ in that time range per symbol are exactly that window's.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from jobs.spark_stream.bars import BAR_WINDOW_MS, Bar, BarTrade, compute_bar
 from services import contracts
 from stack.lag import stream_lag, topic_watermarks
 from stack.settings import RuntimeSettings
+from testkit.runtime import simulator_control
 from testkit.waiting import eventually
 
 
@@ -58,13 +57,6 @@ class WindowReport:
         )
 
 
-def _simulator(settings: RuntimeSettings, action: str) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{settings.simulator_port}/control/{action}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        answer: dict[str, Any] = json.load(response)
-    return answer
-
-
 def end_offsets(settings: RuntimeSettings) -> dict[int, int]:
     watermarks = topic_watermarks(settings.kafka_connection(), contracts.TRADES_TOPIC)
     return {partition: end for partition, (_, end) in watermarks.items()}
@@ -72,7 +64,7 @@ def end_offsets(settings: RuntimeSettings) -> dict[int, int]:
 
 def quiesce(settings: RuntimeSettings, still_s: float = 4.0, timeout_s: float = 120.0) -> Snapshot:
     """Silences the simulator, waits until nothing more reaches Kafka for `still_s`, returns the snapshot."""
-    _simulator(settings, "silence?seconds=3600")
+    simulator_control(settings, "silence?seconds=3600")
     deadline = time.monotonic() + timeout_s
     offsets, still_since = end_offsets(settings), time.monotonic()
     while time.monotonic() - still_since < still_s:
@@ -88,11 +80,11 @@ def quiesce(settings: RuntimeSettings, still_s: float = 4.0, timeout_s: float = 
 
 def sent_so_far(settings: RuntimeSettings) -> Counter[str]:
     """The simulator's trades sent per symbol so far, without silencing it."""
-    return Counter({k: int(v) for k, v in _simulator(settings, "stats")["per_symbol"].items()})
+    return Counter({k: int(v) for k, v in simulator_control(settings, "stats")["per_symbol"].items()})
 
 
 def resume(settings: RuntimeSettings) -> None:
-    _simulator(settings, "resume")
+    simulator_control(settings, "resume")
 
 
 def sent_between(before: Snapshot, after: Snapshot) -> Counter[str]:

@@ -127,9 +127,9 @@ class SimulatorServer:
     def _loop_ended(self, task: asyncio.Task[None], stop: asyncio.Event) -> None:
         """A loop that fails stops the server (its process exits 1 and its supervisor restarts it): a
         simulator whose market loop died would still answer health checks and pings, and send no trade."""
-        if task.cancelled() or task.exception() is None:
+        error = None if task.cancelled() else task.exception()
+        if error is None:
             return  # cancelled at shutdown, or a replay that has sent everything
-        error = task.exception()
         log_event(logger, "simulator_loop_failed", logging.ERROR, loop=task.get_name(), error=repr(error))
         self._loop_failure = SimulatorLoopFailed(f"the {task.get_name()} loop failed: {error!r}")
         stop.set()
