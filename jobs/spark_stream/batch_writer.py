@@ -10,9 +10,11 @@ idempotent upserts; any failure fails the batch so Spark replays it.
 from __future__ import annotations
 
 import collections
+import contextlib
+import gc
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from pyspark.sql import DataFrame
 
@@ -55,6 +57,25 @@ def trades_by_window(trades: Sequence[TradeRow]) -> dict[Window, list[BarTrade]]
     return dict(by_window)
 
 
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Python's cycle collector off for the block (reference counting still frees what the block drops).
+
+    A batch allocates a few objects per value of each row, most of them alive until the batch ends, so the
+    collector's generations fill and are traversed again and again, the bar book's trades with them: with it
+    on, building 120,000 trade rows took four times as long. What the batch leaves in cycles is collected
+    once the collector is back on.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 class BatchWriter:
     """Every write of the job, and its driver-side state: the metrics, the event-time clock and the bar book.
 
@@ -81,7 +102,8 @@ class BatchWriter:
         """Write one micro-batch's `transforms.outcome_rows`; `started_ms` (the driver's clock when the
         batch began) is the rows' `ingested_at`/`rejected_at` and, in µs, the bars' write time."""
         try:
-            self._write_batch(outcome_rows, epoch_id, started_ms)
+            with cyclic_gc_paused():
+                self._write_batch(outcome_rows, epoch_id, started_ms)
         except BaseException:
             # A failed batch may have written some of its trades: empty the book, so that every window is
             # read back whole from trades_v2.

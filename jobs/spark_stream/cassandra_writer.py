@@ -12,13 +12,21 @@ import atexit
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent
-from cassandra.query import BatchStatement, BatchType, PreparedStatement
+from cassandra.cqltypes import DateType
+from cassandra.marshal import int64_pack
+from cassandra.query import (
+    UNSET_VALUE,
+    BatchStatement,
+    BatchType,
+    BoundStatement,
+    PreparedStatement,
+)
 
 from services.cassandra_session import CassandraConnection, cassandra_session
 
@@ -48,9 +56,57 @@ class CassandraTarget:
     """Tries per statement before the batch fails."""
 
 
+class RowBinder:
+    """Binds rows to one prepared statement, as `PreparedStatement.bind` does, at a fifth of its cost.
+
+    The driver's `bind` looks up a column-encryption descriptor for every value (the job encrypts no column)
+    and serializes an epoch-millisecond timestamp only after trying it as a `datetime` and as a `date`, two
+    caught exceptions per timestamp. Those were two thirds of the driver's Python time per trade row. Here
+    each column's serializer is chosen once: the driver's own for its CQL type, but for a timestamp, which
+    the job always holds as epoch milliseconds (`cql`), the 8-byte packing the driver ends with. A row this
+    cannot serialize is bound by the driver's `bind`, which gives its error or its result.
+    `tests/unit/spark_stream/test_row_binder.py` holds the bytes equal to the driver's for every CQL type
+    the job binds.
+    """
+
+    def __init__(self, statement: PreparedStatement) -> None:
+        self.statement = statement
+        version = statement.protocol_version
+        self._serializers = [
+            _serializer(column.type, version) for column in statement.column_metadata
+        ]
+
+    def __call__(self, row: Sequence[Any]) -> BoundStatement:
+        if len(row) != len(self._serializers):
+            return self.statement.bind(row)
+        try:
+            values = [
+                value if value is None or value is UNSET_VALUE else serialize(value)
+                for serialize, value in zip(self._serializers, row)
+            ]
+        except Exception:  # noqa: BLE001 - the driver's bind gives the value's error, naming its column
+            return self.statement.bind(row)
+        bound = BoundStatement(self.statement)
+        bound.raw_values, bound.values = row, values
+        return bound
+
+
+def _serializer(cql_type: Any, protocol_version: int) -> Callable[[Any], bytes]:
+    if issubclass(cql_type, DateType):  # CQL timestamp
+        return _epoch_ms
+    serialize = cql_type.serialize
+    return lambda value: serialize(value, protocol_version)
+
+
+def _epoch_ms(value: int) -> bytes:
+    if type(value) is not int:
+        raise TypeError("not epoch milliseconds")
+    return int64_pack(value)
+
+
 _lock = threading.Lock()
 _sessions: dict[tuple[CassandraConnection, str], Session] = {}
-_prepared: dict[tuple[CassandraConnection, str, str], PreparedStatement] = {}
+_prepared: dict[tuple[CassandraConnection, str, str], RowBinder] = {}
 
 
 def session_for(target: CassandraTarget) -> Session:
@@ -69,16 +125,18 @@ def session_for(target: CassandraTarget) -> Session:
         return session
 
 
-def prepared(target: CassandraTarget, cql: str) -> PreparedStatement:
-    """`cql` prepared once per process; a prepared statement carries the routing key for token awareness."""
+def prepared(target: CassandraTarget, cql: str) -> RowBinder:
+    """`cql` prepared once per process, with its binder; a prepared statement carries the routing key for
+    token awareness."""
     key = (target.connection, target.keyspace, cql)
-    statement = _prepared.get(key)
-    if statement is None:
+    binder = _prepared.get(key)
+    if binder is None:
         statement = session_for(target).prepare(cql)
         statement.is_idempotent = True  # every statement here is an upsert or a read: safe to retry
+        binder = RowBinder(statement)
         with _lock:
-            _prepared[key] = statement
-    return statement
+            _prepared[key] = binder
+    return binder
 
 
 def execute_all(
@@ -91,8 +149,8 @@ def execute_all(
     """
     if not params:
         return []
-    statement = prepared(target, cql)
-    return _execute_with_retries(target, [(statement, p) for p in params], table)
+    bind = prepared(target, cql)
+    return _execute_with_retries(target, [(bind(p), ()) for p in params], table)
 
 
 def execute_batched(
@@ -110,7 +168,7 @@ def execute_batched(
     """
     if not params:
         return
-    statement = prepared(target, cql)
+    bind = prepared(target, cql)
     by_partition_key: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
     for row in params:
         by_partition_key.setdefault(row[:partition_key_columns], []).append(row)
@@ -118,11 +176,11 @@ def execute_batched(
     for rows in by_partition_key.values():
         for start in range(0, len(rows), BATCH_ROWS):
             batch = BatchStatement(
-                batch_type=BatchType.UNLOGGED, consistency_level=statement.consistency_level
+                batch_type=BatchType.UNLOGGED, consistency_level=bind.statement.consistency_level
             )
             batch.is_idempotent = True
             for row in rows[start : start + BATCH_ROWS]:
-                batch.add(statement, row)
+                batch.add(bind(row))
             batches.append((batch, ()))
     _execute_with_retries(target, batches, table)
 

@@ -10,6 +10,7 @@ answers from the trades recorded.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import re
@@ -22,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from jobs.spark_stream import metrics
 from jobs.spark_stream.bars import BarTrade, window_start_ms
-from jobs.spark_stream.batch_writer import BatchWriter, trades_by_window
+from jobs.spark_stream.batch_writer import BatchWriter, cyclic_gc_paused, trades_by_window
 from jobs.spark_stream.cassandra_writer import CassandraTarget, CassandraWriteError
 from jobs.spark_stream.cql import DeadLetterRow, TradeRow, Window
 from jobs.spark_stream.main import transform_and_write
@@ -340,3 +341,37 @@ def test_trades_are_grouped_by_symbol_minute_for_the_bar_step() -> None:
     assert by_window[Window("MSFT", 2023, 11, 14, MINUTE)] == [
         BarTrade(MINUTE + 1, f"MSFT-{MINUTE + 1}", 1.5, 2.0)
     ]
+
+
+def test_a_batch_writes_with_the_cycle_collector_off_and_turns_it_back_on_even_when_it_fails(
+    kafka_records: KafkaRecords, tmp_path: Path
+) -> None:
+    collector_on_while_writing: list[bool] = []
+
+    def note_the_collector(write: Any) -> Any:
+        def writer(*args: Any, **kwargs: Any) -> Any:
+            collector_on_while_writing.append(gc.isenabled())
+            return write(*args, **kwargs)
+
+        return writer
+
+    for fail_trades in (False, True):
+        writer = batch_writer(tmp_path, CollectorRegistry(), fail_trades=fail_trades)
+        writer.writers = TableWriters(*[note_the_collector(write) for write in writer.writers])
+        try:
+            write_micro_batch(writer, kafka_records([encoded()]), 9)
+        except CassandraWriteError:
+            assert fail_trades
+        assert gc.isenabled()
+
+    assert collector_on_while_writing and not any(collector_on_while_writing)
+
+
+def test_a_collector_already_off_stays_off_after_a_batch() -> None:
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

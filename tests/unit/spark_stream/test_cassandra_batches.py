@@ -18,6 +18,15 @@ class Statement:
     consistency_level = None
 
 
+class Binder:
+    """Stands in for `RowBinder`: a row binds to itself."""
+
+    statement = Statement()
+
+    def __call__(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return row
+
+
 class Batch:
     """Records what `execute_batched` puts in each batch."""
 
@@ -25,8 +34,8 @@ class Batch:
         self.options: dict[str, Any] = options
         self.rows: list[tuple[Any, ...]] = []
 
-    def add(self, statement: Statement, row: tuple[Any, ...]) -> None:
-        self.rows.append(row)
+    def add(self, bound: tuple[Any, ...]) -> None:
+        self.rows.append(bound)
 
 
 def test_rows_are_grouped_into_batches_of_one_cassandra_partition_each(
@@ -34,7 +43,7 @@ def test_rows_are_grouped_into_batches_of_one_cassandra_partition_each(
 ) -> None:
     sent: list[Batch] = []
     monkeypatch.setattr(cassandra_writer, "BatchStatement", Batch)
-    monkeypatch.setattr(cassandra_writer, "prepared", lambda target, cql: Statement())
+    monkeypatch.setattr(cassandra_writer, "prepared", lambda target, cql: Binder())
     monkeypatch.setattr(
         cassandra_writer,
         "_execute_with_retries",
