@@ -72,9 +72,7 @@ class RowBinder:
     def __init__(self, statement: PreparedStatement) -> None:
         self.statement = statement
         version = statement.protocol_version
-        self._serializers = [
-            _serializer(column.type, version) for column in statement.column_metadata
-        ]
+        self._serializers = [_serializer(column.type, version) for column in statement.column_metadata]
 
     def __call__(self, row: Sequence[Any]) -> BoundStatement:
         if len(row) != len(self._serializers):
@@ -82,9 +80,10 @@ class RowBinder:
         try:
             values = [
                 value if value is None or value is UNSET_VALUE else serialize(value)
-                for serialize, value in zip(self._serializers, row)
+                for serialize, value in zip(self._serializers, row, strict=True)
             ]
-        except Exception:  # noqa: BLE001 - the driver's bind gives the value's error, naming its column
+        except Exception:
+            # The driver's bind gives the value's error, naming its column, or binds what it accepts.
             return self.statement.bind(row)
         bound = BoundStatement(self.statement)
         bound.raw_values, bound.values = row, values

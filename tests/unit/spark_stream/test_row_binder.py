@@ -41,7 +41,7 @@ def driver_type(cql_type: str) -> Any:
     collection = re.fullmatch(r"list<(\w+)>", cql_type)
     if collection:
         return cqltypes.ListType.apply_parameters([driver_type(collection.group(1))])
-    return cqltypes._cqltypes[cql_type]  # noqa: SLF001 - the driver's table of CQL type names
+    return cqltypes._cqltypes[cql_type]  # the driver's table of CQL type names
 
 
 def statement_over(table: str, routing_columns: int) -> PreparedStatement:
@@ -51,8 +51,14 @@ def statement_over(table: str, routing_columns: int) -> PreparedStatement:
         for name, cql_type in table_columns(table)
     ]
     return PreparedStatement(
-        columns, b"id", list(range(routing_columns)), "INSERT ...", contracts.KEYSPACE,
-        PROTOCOL_VERSION, None, None,
+        columns,
+        b"id",
+        list(range(routing_columns)),
+        "INSERT ...",
+        contracts.KEYSPACE,
+        PROTOCOL_VERSION,
+        None,
+        None,
     )
 
 
