@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from jobs.spark_stream.settings import CHECKPOINT_VARIABLE
 from services import contracts
@@ -32,6 +33,16 @@ from testkit.settings import settings_folder
 
 METRICS_PORT_VARIABLE = "SPARK_METRICS_PORT"
 """The job's environment variable for its Prometheus port (the stack sets it from `.env` through Airflow)."""
+
+
+def matching_samples(text: str, wanted: Mapping[str, Mapping[str, str]]) -> Iterator[Sample]:
+    """The samples of Prometheus exposition `text` named in `wanted` whose labels include the ones given
+    for their name."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = wanted.get(sample.name)
+            if labels is not None and labels.items() <= sample.labels.items():
+                yield sample
 
 
 @dataclass
@@ -71,11 +82,9 @@ class SparkJob:
         """The job's samples of `name` matching `labels`, summed by their `le` label ("" when none);
         raises OSError while the endpoint does not answer."""
         found: dict[str, float] = {}
-        for family in text_string_to_metric_families(self.metrics_text()):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                    le = sample.labels.get("le", "")
-                    found[le] = found.get(le, 0.0) + sample.value
+        for sample in matching_samples(self.metrics_text(), {name: labels}):
+            le = sample.labels.get("le", "")
+            found[le] = found.get(le, 0.0) + sample.value
         return found
 
     def alive(self) -> bool:
