@@ -63,8 +63,8 @@ def cyclic_gc_paused() -> Iterator[None]:
 
     A batch allocates a few objects per value of each row, most of them alive until the batch ends, so the
     collector's generations fill and are traversed again and again, the bar book's trades with them: with it
-    on, building 120,000 trade rows took four times as long. What the batch leaves in cycles is collected
-    once the collector is back on.
+    on, turning 120,000 rows of Arrow into trade rows took 4 times as long, binding them 2 times. What the
+    batch leaves in cycles is collected once the collector is back on.
     """
     if not gc.isenabled():
         yield

@@ -57,11 +57,12 @@ class CassandraTarget:
 
 
 class RowBinder:
-    """Binds rows to one prepared statement, as `PreparedStatement.bind` does, at a fifth of its cost.
+    """Binds rows to one prepared statement, as `PreparedStatement.bind` does, at a third of its cost.
 
-    The driver's `bind` looks up a column-encryption descriptor for every value (the job encrypts no column)
+    The driver's `bind` builds a column-encryption descriptor for every value (the job encrypts no column)
     and serializes an epoch-millisecond timestamp only after trying it as a `datetime` and as a `date`, two
-    caught exceptions per timestamp. Those were two thirds of the driver's Python time per trade row. Here
+    caught exceptions per timestamp: about 15 µs a trade row. Building a trade row's batch entry here takes
+    about 4 µs (120,000 rows, collector off; 14.8 µs through `bind`). Here
     each column's serializer is chosen once: the driver's own for its CQL type, but for a timestamp, which
     the job always holds as epoch milliseconds (`cql`), the 8-byte packing the driver ends with. A row this
     cannot serialize is bound by the driver's `bind`, which gives its error or its result.
