@@ -96,7 +96,6 @@ PROGRESS_POLL_SECONDS = 0.5
 """How often a throughput round reads the job's progress. Each read renders the job's metrics in its driver's
 Python, under the lock its writer needs: read every 50 ms, that was 13 % of the driver's samples. A round is
 timed by the job's own completion times, so the poll's period does not blur it."""
-LAST_BATCH = contracts.SPARK_LAST_BATCH_COMPLETED
 
 
 def job_samples(job: SparkJob, wanted: dict[str, dict[str, str]]) -> dict[str, float]:
@@ -399,10 +398,9 @@ def job_round(
 
         def progress() -> tuple[float, float]:
             """Trades written and when the last batch completed (Unix time, the job's clock), one scrape."""
-            samples = job_samples(
-                job, {contracts.SPARK_ROWS_WRITTEN: {"table": contracts.TRADES_TABLE}, LAST_BATCH: {}}
-            )
-            return samples.get(contracts.SPARK_ROWS_WRITTEN, 0.0), samples.get(LAST_BATCH, 0.0)
+            written, completed = contracts.SPARK_ROWS_WRITTEN, contracts.SPARK_LAST_BATCH_COMPLETED
+            samples = job_samples(job, {written: {"table": contracts.TRADES_TABLE}, completed: {}})
+            return samples.get(written, 0.0), samples.get(completed, 0.0)
 
         def wait_for(enough: Callable[[float], bool]) -> tuple[float, float]:
             """The first progress that is `enough` and read twice in a row: no batch ended between the two
