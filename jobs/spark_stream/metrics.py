@@ -180,6 +180,8 @@ def kafka_offsets_behind(end_offset: str | None, latest_offset: str | None) -> d
     if not end_offset or not latest_offset:
         return {}
     ends, latests = json.loads(end_offset), json.loads(latest_offset)
+    if not isinstance(ends, dict) or not isinstance(latests, dict):
+        return {}  # not a Kafka source's offsets (Spark's rate source counts rows)
     behind: dict[tuple[str, int], int] = {}
     for topic, kafka_partitions in latests.items():
         for kafka_partition, latest in kafka_partitions.items():

@@ -27,7 +27,9 @@ def test_offsets_behind_leaves_out_partitions_the_query_has_not_read() -> None:
     assert kafka_offsets_behind('{"trades":{"0":5}}', '{"trades":{"0":5,"1":9}}') == {("trades", 0): 0}
 
 
-@pytest.mark.parametrize(("end", "latest"), [(None, '{"t":{"0":1}}'), ('{"t":{"0":1}}', None), ("", "")])
+@pytest.mark.parametrize(
+    ("end", "latest"), [(None, '{"t":{"0":1}}'), ('{"t":{"0":1}}', None), ("", ""), ("41", "42")]
+)
 def test_offsets_behind_is_empty_without_both_offsets(end: str | None, latest: str | None) -> None:
     assert kafka_offsets_behind(end, latest) == {}
 
