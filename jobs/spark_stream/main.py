@@ -27,10 +27,33 @@ QUERY_NAME = "trades_to_cassandra"
 log = logging.getLogger("jobs.spark_stream")
 
 
+CHECKPOINT_FILE_MANAGER = "spark.sql.streaming.checkpointFileManagerClass"
+LOCAL_CHECKPOINT_FILE_MANAGER = (
+    "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager"
+)
+"""Spark's checkpoint writer through Hadoop's `FileSystem` API, for a checkpoint on the local disk.
+
+Spark's default writes through `FileContext`, whose rename reads both paths' links first. Hadoop without its
+native library (as pip's PySpark ships) forks `readlink` for each, and `chmod` for each file it creates: 12
+processes a batch for the offset and commit files, 95 ms of a 340 ms batch at 1,000 trades/s. Through
+`FileSystem`, a rename is the local rename(2), atomic as Spark needs; only the 4 `chmod`s are left (29 ms).
+Spark warns that `FileSystem` renames are not atomic on some stores (S3), so a checkpoint given as a URI of
+another file system keeps Spark's default."""
+
+
+def checkpoint_options(checkpoint_location: str) -> dict[str, str]:
+    """The session options for writing the checkpoint at `checkpoint_location`."""
+    if "://" in checkpoint_location and not checkpoint_location.startswith("file:"):
+        return {}
+    return {CHECKPOINT_FILE_MANAGER: LOCAL_CHECKPOINT_FILE_MANAGER}
+
+
 def build_session(settings: StreamSettings) -> SparkSession:
     builder = SparkSession.builder.appName(PROGRAM)
     if settings.master:
         builder = builder.master(settings.master)
+    for key, value in checkpoint_options(settings.checkpoint_location).items():
+        builder = builder.config(key, value)
     return (
         builder.config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
         # Start a batch's tasks at once on any free core. Waiting for the core a Kafka partition ran on
