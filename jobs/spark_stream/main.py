@@ -1,7 +1,7 @@
 """Entry point of the streaming job: `spark-submit jobs/spark_stream/main.py` (see README.md).
 
-Only wires: settings, metrics server, Spark session, then per micro-batch extract (`sources`) -> transform
-(`transforms`) -> load (`batch_writer`), and waits.
+Only wires: settings, metrics server, Spark session, the streaming query (extract: `sources`, transform:
+`transforms`), its `foreachBatch` load (`batch_writer`), and waits.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from prometheus_client import REGISTRY, start_http_server
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs.spark_stream import transforms
 from jobs.spark_stream.batch_writer import BatchWriter
@@ -65,17 +66,12 @@ def build_session(settings: StreamSettings) -> SparkSession:
     )
 
 
-def transform_and_write(writer: BatchWriter) -> Callable[[DataFrame, int], None]:
-    """The `foreachBatch` function: a micro-batch's Kafka records through the pure transforms, then to the
-    writer. The retention limit comes from the writer's clock at the batch's start (rounded to the hour by
-    `retention_limit_ms`, so the plan's literal does not change every batch)."""
+def write_each_batch(writer: BatchWriter) -> Callable[[DataFrame, int], None]:
+    """The `foreachBatch` function: a micro-batch's `transforms.trade_outcomes` to the writer, with the
+    writer's clock at the batch's start."""
 
-    def each_batch(kafka_records: DataFrame, epoch_id: int) -> None:
-        started_ms = writer.now_ms()
-        parsed = transforms.parse_trade_records(
-            kafka_records, oldest_trade_ts_ms=transforms.retention_limit_ms(started_ms)
-        )
-        writer.write_batch(transforms.outcome_rows(parsed), epoch_id, started_ms)
+    def each_batch(outcome_rows: DataFrame, epoch_id: int) -> None:
+        writer.write_batch(outcome_rows, epoch_id, writer.now_ms())
 
     return each_batch
 
@@ -104,10 +100,12 @@ def main() -> int:
         EventTimeClock(settings.watermark_ms),
         bar_book_trades=settings.bar_book_trades,
     )
+    # The transforms are part of the streaming query, analysed once, not every batch (that was an eighth of
+    # the driver JVM's time per batch). In a streaming query, today is the batch's date.
+    outcomes = transforms.trade_outcomes(read_trade_records(spark, settings), today=F.current_date())
     query = (
-        read_trade_records(spark, settings)
-        .writeStream.queryName(QUERY_NAME)
-        .foreachBatch(transform_and_write(writer))
+        outcomes.writeStream.queryName(QUERY_NAME)
+        .foreachBatch(write_each_batch(writer))
         .option("checkpointLocation", settings.checkpoint_location)
         .trigger(processingTime=settings.trigger_interval)
         .start()

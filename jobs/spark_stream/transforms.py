@@ -1,16 +1,13 @@
 """The transform step: pure DataFrame -> DataFrame functions, Kafka records -> validated trades and dead
 letters -> the rows of each table.
 
-No I/O and no clock: the one time the steps need (the retention limit) is an argument, and
-`retention_limit_ms` computes it. `main.transform_and_write` applies them to each micro-batch.
-
-A value that changes every batch must not become a literal of the plan: Spark inlines numeric literals into
-the Java code it generates, and code that differs is compiled again (hundreds of ms per batch on 2 cores).
+No I/O and no clock: the one time the steps need (today, for the retention limit) is a column, the
+streaming query's batch date in the job (`main`). `trade_outcomes` is the whole step; the job applies it
+once, to the streaming read, so Spark analyses its expressions once rather than every batch.
 """
 
 from __future__ import annotations
 
-import functools
 from enum import StrEnum
 
 from pyspark.sql import Column, DataFrame
@@ -66,18 +63,20 @@ class DeadLetterReason(StrEnum):
     OLDER_THAN_RETENTION = "older_than_retention"
 
 
-RETENTION_LIMIT_STEP_MS = 3_600_000
+def retention_limit(today: Column, ttl_seconds: int = contracts.TRADES_TTL_SECONDS) -> Column:
+    """The oldest trade time (epoch ms) `parse_trade_records` accepts on `today` (a date column): the trades
+    TTL before the end of that UTC day, the latest the TTL ago can be during it.
 
+    In the job `today` is the batch's date (`current_date()` in a streaming query), which Spark takes from
+    the batch's time kept in the checkpoint's offset log, so a replayed batch rejects the same trades. Spark
+    writes the date into the Java code it generates for each batch's plan, so the code changes, and is
+    compiled again, once a day: a finer time (the batch's timestamp) would compile it every batch.
 
-def retention_limit_ms(now_ms: int, ttl_seconds: int = contracts.TRADES_TTL_SECONDS) -> int:
-    """The oldest trade time `parse_trade_records` accepts at `now_ms`: the trades TTL ago, rounded *up* to
-    the hour so that the plan's literal (and its generated code) changes once an hour, not every batch.
-
-    Rounding up errs on the safe side: a trade up to an hour younger than the TTL is dead-lettered (raw
-    payload kept) rather than aggregated into a minute whose other trades may have expired.
+    Erring on the safe side: a trade up to a day younger than the TTL is dead-lettered (raw payload kept)
+    rather than aggregated into a minute whose other trades may have expired.
     """
-    limit = now_ms - ttl_seconds * 1000
-    return -(-limit // RETENTION_LIMIT_STEP_MS) * RETENTION_LIMIT_STEP_MS
+    end_of_day_ms = (F.unix_date(today).cast("long") + F.lit(1)) * F.lit(MS_PER_DAY)
+    return end_of_day_ms - F.lit(ttl_seconds * 1000)
 
 
 def _not_finite(column: Column) -> Column:
@@ -89,29 +88,24 @@ def _day(epoch_ms: Column) -> Column:
     return F.date_from_unix_date(F.floor(epoch_ms / F.lit(MS_PER_DAY)).cast("int"))
 
 
-def parse_trade_records(kafka_records: DataFrame, oldest_trade_ts_ms: int | None) -> DataFrame:
+def parse_trade_records(kafka_records: DataFrame, oldest_trade_ts_ms: Column | int | None) -> DataFrame:
     """Parse each Kafka record's JSON value and give it a rejection reason, or none if it is a valid trade.
 
     Input: the Kafka source's columns (key, value, topic, partition, offset, timestamp). Output: the trade
     fields, `reject_reason`/`reject_detail` (null for a valid trade), the record's value and key as bytes and
     its Kafka coordinates.
-    A trade older than `oldest_trade_ts_ms` is rejected: the other trades of its minute have already
-    expired from `trades_v2`, so its bar could not be recomputed correctly.
+    A trade older than `oldest_trade_ts_ms` (`retention_limit`) is rejected: the other trades of its minute
+    have already expired from `trades_v2`, so its bar could not be recomputed correctly.
     """
     record, fields, checked = _parse_expressions(oldest_trade_ts_ms)
     return kafka_records.select(*record).select(*fields).select(*checked)
 
 
-@functools.lru_cache(maxsize=2)
 def _parse_expressions(
-    oldest_trade_ts_ms: int | None,
+    oldest_trade_ts_ms: Column | int | None,
 ) -> tuple[list[Column], list[Column], list[Column]]:
     """`parse_trade_records`' three projections: the record parsed beside its Kafka coordinates, its
-    fields, then the fields with the rejection reason and detail.
-
-    Built once per retention limit and reused by every batch: building them is thousands of Py4J calls
-    (~170 ms a batch on 2 cores), applying them is three.
-    """
+    fields, then the fields with the rejection reason and detail."""
     text = F.col("value").cast("string")
     record = F.from_json(
         text, TRADE_RECORD_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": MALFORMED_COLUMN}
@@ -265,9 +259,13 @@ def outcome_rows(parsed: DataFrame) -> DataFrame:
     return parsed.select(*_outcome_expressions())
 
 
-@functools.lru_cache(maxsize=1)
+def trade_outcomes(kafka_records: DataFrame, today: Column) -> DataFrame:
+    """The transform step whole: `outcome_rows` of the records parsed with the retention limit of `today`."""
+    return outcome_rows(parse_trade_records(kafka_records, oldest_trade_ts_ms=retention_limit(today)))
+
+
 def _outcome_expressions() -> list[Column]:
-    """`outcome_rows`' projection, built once (as `_parse_expressions`)."""
+    """`outcome_rows`' projection."""
     valid = F.col("reject_reason").isNull()
     trade = {
         name: F.when(valid, column).alias(name)

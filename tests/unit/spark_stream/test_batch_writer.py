@@ -1,7 +1,7 @@
 """The load step end to end on a local Spark session: a micro-batch's Kafka records through
-`main.transform_and_write` (the transforms, then `BatchWriter.write_batch`) to each table, in order, with
-its metrics and step timings; a window's bar from every Spark partition's trades and earlier batches'; a
-failed write failing the batch.
+`transforms.trade_outcomes` and `main.write_each_batch` (hence `BatchWriter.write_batch`) to each table, in
+order, with its metrics and step timings; a window's bar from every Spark partition's trades and earlier
+batches'; a failed write failing the batch.
 
 The table writers are replaced by recording ones (on the driver, where the real ones run); the read-back
 answers from the trades recorded.
@@ -20,15 +20,17 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs.spark_stream import metrics
 from jobs.spark_stream.bars import BarTrade, window_start_ms
 from jobs.spark_stream.batch_writer import BatchWriter, cyclic_gc_paused, trades_by_window
 from jobs.spark_stream.cassandra_writer import CassandraTarget, CassandraWriteError
 from jobs.spark_stream.cql import DeadLetterRow, TradeRow, Window
-from jobs.spark_stream.main import transform_and_write
+from jobs.spark_stream.main import write_each_batch
 from jobs.spark_stream.metrics import EventTimeClock, StreamMetrics
 from jobs.spark_stream.table_writers import TableWriters
+from jobs.spark_stream.transforms import MS_PER_DAY, trade_outcomes
 from services import contracts
 from services.cassandra_session import CassandraConnection
 
@@ -42,8 +44,11 @@ NOW_MS = MINUTE + 31_000
 
 
 def write_micro_batch(writer: BatchWriter, kafka_records: DataFrame, epoch_id: int) -> None:
-    """What `foreachBatch` calls in the job."""
-    transform_and_write(writer)(kafka_records, epoch_id)
+    """What the job does with a micro-batch: its streaming query's transforms, today being the batch's date
+    (here the driver's clock's), then the `foreachBatch` function."""
+    today = F.to_date(F.timestamp_millis(F.lit(writer.now_ms())))
+    outcomes = trade_outcomes(kafka_records, today=today)
+    write_each_batch(writer)(outcomes, epoch_id)
 
 
 class RecordingWriter:
@@ -277,21 +282,24 @@ def test_failed_trade_write_fails_the_batch_and_is_counted_and_logged(
     assert line.endswith("CassandraWriteError: injected: Cassandra unavailable")
 
 
-def test_batch_rejects_trades_older_than_the_retention_limit_at_the_batch_clock(
+def test_batch_rejects_trades_older_than_the_retention_limit_of_the_batch_date(
     kafka_records: KafkaRecords, tmp_path: Path, registry: CollectorRegistry
 ) -> None:
-    ttl_ms = contracts.TRADES_TTL_SECONDS * 1000
+    # The limit is the TTL before the end of the batch's UTC day: the latest the TTL ago can be that day.
+    end_of_day_ms = (NOW_MS // MS_PER_DAY + 1) * MS_PER_DAY
+    limit_ms = end_of_day_ms - contracts.TRADES_TTL_SECONDS * 1000
     values = [
-        encoded(trade_id="expired", trade_ts_ms=NOW_MS - ttl_ms - 1),
-        # The limit is rounded up to the hour, never by more: two hours inside the TTL is kept.
-        encoded(trade_id="kept", trade_ts_ms=NOW_MS - ttl_ms + 2 * 3_600_000),
+        encoded(trade_id="expired", trade_ts_ms=NOW_MS - contracts.TRADES_TTL_SECONDS * 1000 - 1),
+        encoded(trade_id="inside the day's margin", trade_ts_ms=limit_ms - 1),
+        encoded(trade_id="kept", trade_ts_ms=limit_ms),
     ]
     write_micro_batch(batch_writer(tmp_path, registry), kafka_records(values, first_offset=0), 10)
     writes = tmp_path / "writes.jsonl"
 
     assert [r["trade_id"] for r in recorded(writes, contracts.TRADES_TABLE)] == ["kept"]
     assert [(r["kafka_offset"], r["reason"]) for r in recorded(writes, contracts.DEAD_LETTER_TABLE)] == [
-        (0, "older_than_retention")
+        (0, "older_than_retention"),
+        (1, "older_than_retention"),
     ]
 
 

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs.spark_stream.batch_rows import collect_outcomes
 from jobs.spark_stream.cql import DeadLetterRow, TradeRow
@@ -16,7 +17,7 @@ from jobs.spark_stream.transforms import (
     DeadLetterReason,
     outcome_rows,
     parse_trade_records,
-    retention_limit_ms,
+    retention_limit,
 )
 from services import contracts
 
@@ -238,14 +239,18 @@ def test_mixed_batch_puts_every_record_in_exactly_one_output(kafka_records: Kafk
     ]
 
 
-def test_retention_limit_is_the_ttl_ago_rounded_up_to_the_hour() -> None:
-    hour = 3_600_000
-    now_ms = 1_700_000_000_123
-    limit = retention_limit_ms(now_ms, ttl_seconds=10)
+def limit_on(spark: SparkSession, today: date, ttl_seconds: int) -> int:
+    return int(spark.range(1).select(retention_limit(F.lit(today), ttl_seconds)).first()[0])  # type: ignore[index]
 
-    assert limit % hour == 0
-    assert 0 <= limit - (now_ms - 10_000) < hour  # never older than the TTL allows
-    assert retention_limit_ms(5 * hour + 10_000, ttl_seconds=10) == 5 * hour
+
+def test_retention_limit_is_the_ttl_before_the_end_of_the_day(spark: SparkSession) -> None:
+    end_of_day_ms = 1_700_092_800_000  # 2023-11-16T00:00:00Z
+    limit = limit_on(spark, date(2023, 11, 15), ttl_seconds=10)
+
+    assert limit == end_of_day_ms - 10_000
+    # So it is never older than the TTL allows at any time of the day, and at most a day younger.
+    assert limit >= (end_of_day_ms - 1) - 10_000
+    assert limit - (end_of_day_ms - 86_400_000 - 10_000) == 86_400_000
 
 
 def test_read_schema_has_the_contract_fields_with_their_spark_types_and_then_the_malformed_column() -> None:
