@@ -22,8 +22,9 @@ spark-submit. `execution_timeout` is None on both tasks: a stream has no end.
 
 Variables (all optional): `spark_jars` (comma-separated jars: Kafka connector; `make up` sets
 AIRFLOW_VAR_SPARK_JARS), `spark_checkpoint_dir` (`var/checkpoints/spark_stream` in the checkout),
-`spark_executor_memory` (1g), `spark_driver_memory` (1g), `spark_metrics_port` (8001: the job serves its
-metrics there and the sensor reads them there), `spark_stream_stall_minutes` (10), `spark_starting_offsets`
+`spark_executor_memory` (1g), `spark_driver_memory` (1g: the driver's heap, whole from start-up;
+`stream_submit.driver_java_options`), `spark_metrics_port` (8001: the job serves its metrics there and the
+sensor reads them there), `spark_stream_stall_minutes` (10), `spark_starting_offsets`
 (`earliest`, `latest` or a Unix time in ms; used only when the checkpoint is empty), `spark_secrets_dir`
 (`var/secrets/spark` in the checkout: with ENABLE_SSL the job's principal and passwords, one 0600 file each).
 Connections: `spark_default`, `kafka_default`.
@@ -59,6 +60,9 @@ with DAG(
         conf={
             "spark.executor.memory": variables.SPARK_EXECUTOR_MEMORY.template,
             "spark.driver.memory": variables.SPARK_DRIVER_MEMORY.template,
+            "spark.driver.extraJavaOptions": stream_submit.driver_java_options(
+                variables.SPARK_DRIVER_MEMORY.template
+            ),
         },
         # The job reads its settings from the environment (jobs/spark_stream/settings.py), not argv.
         env_vars={

@@ -186,6 +186,9 @@ def test_stream_supervisor_submits_the_spark_job_from_connection_and_variables(d
     assert task.conf == {
         "spark.executor.memory": variables.SPARK_EXECUTOR_MEMORY.template,
         "spark.driver.memory": variables.SPARK_DRIVER_MEMORY.template,
+        "spark.driver.extraJavaOptions": stream_submit.driver_java_options(
+            variables.SPARK_DRIVER_MEMORY.template
+        ),
     }
     assert task.application_args == []
     env = task.env_vars or {}
@@ -237,6 +240,7 @@ def test_stream_supervisor_renders_to_the_intended_spark_submit_command(
 
     monkeypatch.setenv("AIRFLOW_VAR_SPARK_JARS", "/jars/spark-sql-kafka.jar,/jars/kafka-clients.jar")
     monkeypatch.setenv("AIRFLOW_VAR_SPARK_EXECUTOR_MEMORY", "2g")
+    monkeypatch.setenv("AIRFLOW_VAR_SPARK_DRIVER_MEMORY", "1536m")  # the heap's ceiling and its floor
     monkeypatch.setenv(
         "AIRFLOW_CONN_SPARK_DEFAULT",
         '{"conn_type": "spark", "host": "local[*]", '
@@ -256,7 +260,9 @@ def test_stream_supervisor_renders_to_the_intended_spark_submit_command(
         "--conf",
         "spark.executor.memory=2g",
         "--conf",
-        "spark.driver.memory=1g",
+        "spark.driver.memory=1536m",
+        "--conf",
+        "spark.driver.extraJavaOptions=-Xms1536m -XX:+AlwaysPreTouch",
         "--jars",
         "/jars/spark-sql-kafka.jar,/jars/kafka-clients.jar",
         "--name",

@@ -13,7 +13,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from finnhub_pipeline.stream_submit import APPLICATION, APPLICATION_NAME, kafka_source_jars
+from finnhub_pipeline.stream_submit import (
+    APPLICATION,
+    APPLICATION_NAME,
+    driver_java_options,
+    kafka_source_jars,
+)
 
 
 def command(
@@ -32,6 +37,8 @@ def command(
         master,
         "--driver-memory",
         driver_memory,
+        "--driver-java-options",
+        driver_java_options(driver_memory),
         "--name",
         APPLICATION_NAME,
         "--jars",

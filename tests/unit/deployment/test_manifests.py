@@ -302,6 +302,19 @@ def test_kubernetes_config_names_only_variables_some_service_reads() -> None:
     assert set(config) - (producer_variables() | stream_variables() | bootstrap) == set()
 
 
+def test_kubernetes_spark_job_sizes_its_driver_heap_at_start_as_the_dag_does() -> None:
+    from finnhub_pipeline.stream_submit import driver_java_options
+
+    (args,) = [
+        container["args"]
+        for name, container in all_containers()
+        if name == "spark-stream" and "--driver-memory" in container.get("args", [])
+    ]
+    memory = args[args.index("--driver-memory") + 1]
+
+    assert args[args.index("--driver-java-options") + 1] == driver_java_options(memory)
+
+
 def test_kubernetes_engines_are_statefulsets_with_volumes() -> None:
     kinds = {
         doc["metadata"]["name"]: doc for _, doc in kubernetes_documents() if doc["kind"] == "StatefulSet"
