@@ -20,6 +20,17 @@ def checkpoint_dir(var_dir: Path = DEFAULT_VAR_DIR) -> Path:
     return var_dir / "checkpoints" / "spark_stream"
 
 
+def local_checkpoint_folder(checkpoint_location: str) -> Path | None:
+    """The folder of a checkpoint on the local disk: a plain path, or a `file:` URI; None for a URI of
+    another file system (hdfs://, s3a://). The job writes a local one through Hadoop's `FileSystem`
+    (`jobs.spark_stream.main.checkpoint_options`); the tools read a local one (`stream_checkpoint`)."""
+    if checkpoint_location.startswith("file:"):
+        return Path(checkpoint_location.removeprefix("file://").removeprefix("file:"))
+    if "://" in checkpoint_location:
+        return None
+    return Path(checkpoint_location)
+
+
 def spark_kafka_jars_dir(var_dir: Path = DEFAULT_VAR_DIR) -> Path:
     """The Spark Kafka source and its dependencies, resolved from Maven Central by `make jars`."""
     return var_dir / "lib" / "spark-kafka"

@@ -21,6 +21,7 @@ from jobs.spark_stream.listener import ProgressMetricsListener
 from jobs.spark_stream.metrics import EventTimeClock, StreamMetrics
 from jobs.spark_stream.settings import StreamSettings
 from jobs.spark_stream.sources import read_trade_records
+from services import layout
 from services.configuration import EXIT_CONFIG
 
 PROGRAM = "spark_stream"
@@ -44,7 +45,7 @@ another file system keeps Spark's default."""
 
 def checkpoint_options(checkpoint_location: str) -> dict[str, str]:
     """The session options for writing the checkpoint at `checkpoint_location`."""
-    if "://" in checkpoint_location and not checkpoint_location.startswith("file:"):
+    if layout.local_checkpoint_folder(checkpoint_location) is None:
         return {}
     return {CHECKPOINT_FILE_MANAGER: LOCAL_CHECKPOINT_FILE_MANAGER}
 

@@ -97,15 +97,6 @@ def parse_trade_records(kafka_records: DataFrame, oldest_trade_ts_ms: Column | i
     A trade older than `oldest_trade_ts_ms` (`retention_limit`) is rejected: the other trades of its minute
     have already expired from `trades_v2`, so its bar could not be recomputed correctly.
     """
-    record, fields, checked = _parse_expressions(oldest_trade_ts_ms)
-    return kafka_records.select(*record).select(*fields).select(*checked)
-
-
-def _parse_expressions(
-    oldest_trade_ts_ms: Column | int | None,
-) -> tuple[list[Column], list[Column], list[Column]]:
-    """`parse_trade_records`' three projections: the record parsed beside its Kafka coordinates, its
-    fields, then the fields with the rejection reason and detail."""
     text = F.col("value").cast("string")
     record = F.from_json(
         text, TRADE_RECORD_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": MALFORMED_COLUMN}
@@ -190,9 +181,9 @@ def _parse_expressions(
         detail = F.when(failed, check_detail).otherwise(detail)
     kept = [F.col(name) for name in [*kafka_columns, *contracts.TRADE_FIELDS]]
     return (
-        record_projection,
-        fields_projection,
-        [*kept, reason.alias("reject_reason"), detail.alias("reject_detail")],
+        kafka_records.select(*record_projection)
+        .select(*fields_projection)
+        .select(*kept, reason.alias("reject_reason"), detail.alias("reject_detail"))
     )
 
 
@@ -256,16 +247,6 @@ def outcome_rows(parsed: DataFrame) -> DataFrame:
     Flat rather than a struct per kind: every column is nullable, so the driver collects the batch as one
     Arrow table (`DataFrame.toArrow` refuses a null struct whose fields are not nullable).
     """
-    return parsed.select(*_outcome_expressions())
-
-
-def trade_outcomes(kafka_records: DataFrame, today: Column) -> DataFrame:
-    """The transform step whole: `outcome_rows` of the records parsed with the retention limit of `today`."""
-    return outcome_rows(parse_trade_records(kafka_records, oldest_trade_ts_ms=retention_limit(today)))
-
-
-def _outcome_expressions() -> list[Column]:
-    """`outcome_rows`' projection."""
     valid = F.col("reject_reason").isNull()
     trade = {
         name: F.when(valid, column).alias(name)
@@ -277,4 +258,9 @@ def _outcome_expressions() -> list[Column]:
         for name, column in _dead_letter_columns().items()
         if name not in SHARED_COLUMNS
     }
-    return [*trade.values(), *[F.col(name) for name in SHARED_COLUMNS], *dead_letter.values()]
+    return parsed.select(*trade.values(), *[F.col(name) for name in SHARED_COLUMNS], *dead_letter.values())
+
+
+def trade_outcomes(kafka_records: DataFrame, today: Column) -> DataFrame:
+    """The transform step whole: `outcome_rows` of the records parsed with the retention limit of `today`."""
+    return outcome_rows(parse_trade_records(kafka_records, oldest_trade_ts_ms=retention_limit(today)))

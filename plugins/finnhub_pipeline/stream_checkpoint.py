@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from services import layout
+
 
 class CheckpointError(Exception):
     """The checkpoint exists but cannot be read as a Kafka-source checkpoint; the message names the file."""
@@ -27,11 +29,10 @@ class CommittedOffsets:
 
 def local_path(checkpoint_location: str) -> Path:
     """The folder of a local checkpoint (`file:` URIs too); a remote URI (hdfs://, s3a://) is refused."""
-    if checkpoint_location.startswith("file:"):
-        checkpoint_location = checkpoint_location.removeprefix("file://").removeprefix("file:")
-    elif "://" in checkpoint_location:
+    folder = layout.local_checkpoint_folder(checkpoint_location)
+    if folder is None:
         raise CheckpointError(f"checkpoint {checkpoint_location!r} is not on local disk")
-    return Path(checkpoint_location)
+    return folder
 
 
 def last_committed_batch(checkpoint: Path) -> int | None:

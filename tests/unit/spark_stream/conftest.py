@@ -7,6 +7,7 @@ into the virtualenv (no PYTHONPATH).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import subprocess
 import sys
@@ -39,6 +40,9 @@ def run_job_main(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
+    # As in the job's main: Py4J logs each callback connection at INFO, the last one from a finalizer at
+    # interpreter exit, after pytest has closed the stream it writes to ("--- Logging error ---").
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     session = unit_test_session()
     session.sparkContext.setLogLevel("ERROR")
     yield session
